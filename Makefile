@@ -1,0 +1,56 @@
+# The two commands: `make demo` and `make test`. Both install what they need and are safe to re-run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .cache/stamps
+APT_PACKAGES := qemu-utils
+BENCH_APT_PACKAGES := nginx-light aria2 curl
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench system-deps bench-deps venv clean
+
+$(STAMPS):
+	@mkdir -p $(STAMPS)
+
+# Debian packages, installed only where missing; `apt-get update` runs once.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  [ -f $(STAMPS)/apt-updated ] || { $$SUDO apt-get update -qq && touch $(STAMPS)/apt-updated; }; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+system-deps: | $(STAMPS)
+	$(call apt_install,$(APT_PACKAGES))
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { $(call apt_install,python3-venv) ; }
+
+bench-deps: system-deps
+	$(call apt_install,$(BENCH_APT_PACKAGES))
+
+$(STAMPS)/venv: pyproject.toml | $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[all,test]"
+	@touch $@
+
+venv: system-deps $(STAMPS)/venv
+
+demo: venv
+	@rm -rf demo-output && mkdir -p demo-output
+	$(PY) -m hyperexport.samples ova demo-output/sample-vm.ova
+	$(VENV)/bin/hyperexport --provider local --vm demo-output/sample-vm.ova --output demo-output/migrated --convert
+	@echo; echo "qcow2 disks: $$(ls demo-output/migrated/*.qcow2)"; echo "report:      demo-output/migrated/migration-report.json"
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv bench-deps
+	$(PY) bench/convert_bench.py
+	$(PY) bench/transfer_bench.py
+
+clean:
+	rm -rf $(VENV) .cache demo-output

@@ -1,0 +1,3 @@
+from .migrate_vm import migrate_vm
+
+__all__ = ["migrate_vm"]

@@ -1,0 +1,132 @@
+"""hyperexport command line: one VM migration, run as the migrate-vm Prefect flow.
+
+With PREFECT_API_URL set, the run is recorded on that server (and shows in its
+UI); without it, Prefect starts a temporary local server by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import HyperExportError, InvalidInputError, PermanentError
+from .models import ConverterName, TargetFormat
+from .models.provider_name import PROVIDER_NAMES
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyperexport",
+        description="Migrate a VM to KVM: export its disks, write an Artifact Manifest v1.0, convert to qcow2 and validate.",
+    )
+    parser.add_argument("--provider", required=True, choices=PROVIDER_NAMES, help="where the VM is")
+    parser.add_argument("--vm", help="VM to migrate; for 'local', a disk image, OVA or OVF path or http(s) URL")
+    parser.add_argument("--output", required=True, type=Path, help="directory for disks, manifest, outputs and report")
+    parser.add_argument("--convert", action="store_true", help="convert the exported disks for KVM")
+    parser.add_argument("--format", default="qcow2", choices=[f.value for f in TargetFormat], help="output format")
+    parser.add_argument("--converter", default="hyper2kvm", choices=[c.value for c in ConverterName])
+    parser.add_argument("--converter-binary", type=Path, help="path to the converter binary (default: auto-detect)")
+    parser.add_argument("--timeout", type=float, help="seconds the conversion may take before it is killed")
+    parser.add_argument("--fix", action="store_true", help="fix the guest for KVM (hyper2kvm, needs libguestfs)")
+    parser.add_argument("--dry-run", action="store_true", help="plan the conversion, write no output disks")
+    parser.add_argument("--compress", type=int, default=0, metavar="0-9", help="compress qcow2 output (0: no)")
+    parser.add_argument("--connections", type=int, help="parallel connections per disk download")
+    parser.add_argument("--bandwidth-limit", type=int, metavar="BYTES_PER_S", help="cap download speed")
+    parser.add_argument("--credentials-block", help="name of the Prefect block with the provider's credentials")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    return parser
+
+
+def request_from_args(args: argparse.Namespace):
+    from .migration import MigrationRequest
+    from .validate_input import build
+
+    if args.provider == "local":
+        if not args.vm:
+            raise InvalidInputError("--vm is required for --provider local (a disk image, OVA or OVF path or URL)")
+        source = {"source": args.vm}
+    else:
+        source = {"vm": args.vm} if args.vm else {}
+    converter_config = {"binary_path": args.converter_binary} if args.converter_binary else {}
+    if args.timeout:
+        converter_config["timeout_seconds"] = args.timeout
+    return build(
+        MigrationRequest,
+        provider=args.provider,
+        source=source,
+        export={"output_dir": args.output, "connections": args.connections, "bandwidth_limit_bps": args.bandwidth_limit},
+        convert=args.convert,
+        converter=args.converter,
+        convert_options={
+            "target_format": args.format, "dry_run": args.dry_run, "fix_guest": args.fix, "compression_level": args.compress,
+        },
+        converter_config=converter_config,
+        credentials_block=args.credentials_block,
+    )
+
+
+def _progress_bar():
+    """A rich progress bar fed by every transfer's snapshots; returns (context manager, listener)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        transient=False,
+    )
+    tasks: dict[str, int] = {}
+
+    def listener(snapshot) -> None:
+        key = f"{snapshot.file_index}/{snapshot.total_files} {snapshot.file_name}"
+        if key not in tasks:
+            tasks[key] = bar.add_task(key, total=snapshot.total)
+        bar.update(tasks[key], completed=snapshot.current)
+
+    return bar, listener
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        request = request_from_args(args)
+        return _run(request, show_progress=sys.stderr.isatty() and not args.no_progress)
+    except HyperExportError as error:
+        print(f"hyperexport: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(error, PermanentError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("hyperexport: interrupted; run the same command again to resume the download", file=sys.stderr)
+        return 130
+
+
+def _run(request, *, show_progress: bool) -> int:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    from flows.migrate_vm import migrate_vm  # Prefect is imported only here, never by the engine.
+
+    from .progress import subscribe
+    from .report import render_markdown
+
+    unsubscribe = lambda: None  # noqa: E731
+    bar = None
+    if show_progress:
+        bar, listener = _progress_bar()
+        unsubscribe = subscribe(listener)
+        bar.start()
+    try:
+        report = migrate_vm(request)
+    finally:
+        unsubscribe()
+        if bar is not None:
+            bar.stop()
+    print(render_markdown(report))
+    if report.conversion:
+        for path in report.conversion.converted_files:
+            print(f"output: {path}")
+    print(f"report: {report.report_path}")
+    return EXIT_OK if report.success else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The one exception tree of hyperexport.
+
+    HyperExportError                  every error the engine raises
+    ├── PermanentError                retrying cannot help: fix the input first
+    │   ├── InvalidInputError         a path, URL, option or file that is wrong
+    │   ├── SourceNotFoundError       the VM, disk, file or URL does not exist
+    │   ├── AccessDeniedError         credentials refused (401/403, bad keys)
+    │   ├── UnsafeArchiveError        an OVA entry escapes its directory
+    │   ├── ManifestError             an artifact manifest that breaks the v1.0 schema
+    │   ├── ProviderDetectionError    the manifest names no provider we know
+    │   ├── ConverterNotFoundError    the converter binary is missing or unusable
+    │   ├── InsufficientSpaceError    the target filesystem is too small
+    │   ├── IntegrityError            bytes that do not match their checksum
+    │   └── ValidationError           the converted disk failed our checks
+    └── TransientError                may heal by itself: retry with backoff
+        ├── TransferError             a connection reset, timeout, 5xx or 429
+        └── ConversionError           the converter failed or timed out
+
+Every message says what went wrong and what to do about it. Secrets never
+appear in a message: providers translate SDK errors before raising.
+"""
+
+from __future__ import annotations
+
+
+class HyperExportError(Exception):
+    """Base of every error hyperexport raises."""
+
+    retryable: bool = False
+
+
+class PermanentError(HyperExportError):
+    """Retrying will not help; the input, credentials or host must change."""
+
+    retryable = False
+
+
+class TransientError(HyperExportError):
+    """The same call may succeed later."""
+
+    retryable = True
+
+
+class InvalidInputError(PermanentError):
+    pass
+
+
+class SourceNotFoundError(PermanentError):
+    pass
+
+
+class AccessDeniedError(PermanentError):
+    pass
+
+
+class UnsafeArchiveError(PermanentError):
+    pass
+
+
+class ManifestError(PermanentError):
+    pass
+
+
+class ProviderDetectionError(PermanentError):
+    pass
+
+
+class ConverterNotFoundError(PermanentError):
+    pass
+
+
+class InsufficientSpaceError(PermanentError):
+    pass
+
+
+class IntegrityError(PermanentError):
+    pass
+
+
+class ValidationError(PermanentError):
+    pass
+
+
+class TransferError(TransientError):
+    pass
+
+
+class ConversionError(TransientError):
+    pass
+
+
+class ConversionTimeoutError(ConversionError):
+    pass

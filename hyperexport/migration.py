@@ -1,0 +1,201 @@
+"""One VM migration as a sequence of engine steps; the Prefect flow calls them in this order.
+
+    preflight -> export -> stage (per disk) -> manifest -> detect provider -> convert -> validate -> report
+
+Each step takes and returns pydantic models (never clients), so the Prefect
+layer can hash inputs for its cache and persist results for retries.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .converters import make_converter
+from .converters.base import LogLine, discard, output_path
+from .errors import InvalidInputError, ProviderDetectionError, ValidationError
+from .manifest import ManifestPipeline, PipelineStage, build_manifest, detect_provider, write_manifest
+from .models import (
+    ConversionResult,
+    ConverterConfig,
+    ConverterName,
+    ConvertOptions,
+    ExportOptions,
+    ExportResult,
+    ProviderName,
+    StagedDisk,
+    ValidationReport,
+)
+from .progress import ProgressCallback, ProgressSnapshot
+from .report import MigrationReport, StepTiming, write_report
+from .providers.registry import get_provider, parse_options
+from .staging import STAGING_DIR_NAME, stage_disk
+from .validation import validate_conversion
+
+class MigrationRequest(BaseModel):
+    """Everything one VM migration needs; the parameters of the migrate-vm flow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: ProviderName = Field(description="Where the VM is: local, vsphere, aws, azure, gcp or hyperv.")
+    source: dict[str, Any] = Field(description="Provider options that identify the VM, e.g. {'source': '/vms/web.ova'}.")
+    export: ExportOptions = Field(description="Output directory, timeouts, connections and validation settings.")
+    convert: bool = Field(default=True, description="Convert the disks for KVM after the export.")
+    converter: ConverterName = Field(default=ConverterName.hyper2kvm)
+    convert_options: ConvertOptions = Field(default_factory=ConvertOptions)
+    converter_config: ConverterConfig = Field(default_factory=ConverterConfig)
+    credentials_block: str | None = Field(default=None, description="Name of the Prefect block holding credentials.")
+
+    @property
+    def output_dir(self) -> Path:
+        return self.export.output_dir
+
+
+def preflight(request: MigrationRequest) -> Any:
+    """Refuse bad parameters before any work starts; returns the parsed provider options."""
+    provider = get_provider(request.provider.value)
+    options = parse_options(request.provider.value, request.source)
+    provider.check_options(options, request.export)
+    out = request.output_dir
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"output {out} exists and is not a directory; choose a directory (--output)")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise InvalidInputError(f"output directory {out} is not writable; fix its permissions or choose another")
+    if request.convert:
+        make_converter(request.converter, request.converter_config).validate()
+    return options
+
+
+def export_vm(request: MigrationRequest, credentials: Any | None = None) -> ExportResult:
+    options = preflight(request)
+    return get_provider(request.provider.value).export(options, request.export, credentials)
+
+
+def stage(
+    request: MigrationRequest,
+    export: ExportResult,
+    index: int,
+    *,
+    credentials: Any | None = None,
+    progress: ProgressCallback | None = None,
+    on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
+) -> StagedDisk:
+    provider = get_provider(request.provider.value)
+    options = parse_options(request.provider.value, request.source)
+    disk = export.disks[index]
+    return stage_disk(
+        disk,
+        request.export,
+        open_source=lambda d: provider.open_source(d, options, credentials),
+        default_connections=provider.DEFAULT_CONNECTIONS,
+        progress=progress,
+        on_snapshot=on_snapshot,
+        file_index=index + 1,
+        total_files=len(export.disks),
+    )
+
+
+def generate_manifest(request: MigrationRequest, export: ExportResult, disks: list[StagedDisk]) -> Path:
+    manifest = build_manifest(
+        export,
+        disks,
+        output_dir=request.output_dir,
+        output_format=request.convert_options.target_format.value,
+        pipeline=ManifestPipeline(
+            inspect=PipelineStage(enabled=request.convert_options.fix_guest),
+            fix=PipelineStage(enabled=request.convert_options.fix_guest),
+            convert=PipelineStage(enabled=request.convert),
+        ),
+        options={"dry_run": request.convert_options.dry_run, "verbose": 2 if request.convert_options.verbose else 1},
+    )
+    return write_manifest(manifest, request.output_dir / STAGING_DIR_NAME)
+
+
+def detect(manifest_path: Path, expected: ProviderName) -> str:
+    found = detect_provider(manifest_path)
+    if found != expected.value:
+        raise ProviderDetectionError(f"manifest {manifest_path} was written for provider {found!r}, not {expected.value!r}")
+    return found
+
+
+def convert(request: MigrationRequest, manifest_path: Path, log: LogLine = discard) -> ConversionResult:
+    converter = make_converter(request.converter, request.converter_config, log=log)
+    return converter.convert(manifest_path, request.convert_options)
+
+
+def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: ConversionResult) -> ValidationReport:
+    outputs = [output_path(request.output_dir, d.id, request.convert_options.target_format.value) for d in disks]
+    report = validate_conversion(
+        disks,
+        outputs,
+        request.convert_options.target_format.value,
+        guest_modified=conversion.guest_modified,
+        options=request.export.validation,
+    )
+    if not report.passed:
+        failed = [d for d in report.disks if not d.passed]
+        details = "; ".join(
+            f"{d.disk_id}: check={d.check.value} ({d.check_evidence}), size={d.virtual_size.value} "
+            f"({d.source_virtual_size} vs {d.output_virtual_size}), compare={d.compare.value} ({d.compare_evidence})"
+            for d in failed
+        )
+        raise ValidationError(f"converted disks failed validation: {details}. The outputs are not safe to boot; re-run the conversion.")
+    return report
+
+
+def build_report(
+    request: MigrationRequest,
+    export: ExportResult,
+    disks: list[StagedDisk],
+    manifest_path: Path,
+    conversion: ConversionResult | None,
+    validation: ValidationReport | None,
+    *,
+    started: datetime,
+    timings: list[StepTiming],
+) -> MigrationReport:
+    provider = request.provider.value
+    return MigrationReport(
+        provider=provider,
+        source=get_provider(provider).describe(parse_options(provider, request.source)),
+        vm_name=export.vm.vm_name,
+        export_method=export.export_method,
+        started_at=started,
+        finished_at=datetime.now(timezone.utc),
+        disks=disks,
+        manifest_path=manifest_path,
+        conversion=conversion,
+        validation=validation,
+        timings=timings,
+    )
+
+
+def run_migration(request: MigrationRequest, *, log: LogLine = discard, credentials: Any | None = None) -> MigrationReport:
+    """The whole migration in this process, without Prefect (library use and engine tests)."""
+    started = datetime.now(timezone.utc)
+    timings: list[StepTiming] = []
+
+    def timed(step: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.monotonic()
+        value = fn()
+        timings.append(StepTiming(step=step, seconds=time.monotonic() - t0))
+        return value
+
+    export = timed("export", lambda: export_vm(request, credentials))
+    disks = timed("download", lambda: [stage(request, export, i, credentials=credentials) for i in range(len(export.disks))])
+    manifest_path = timed("manifest", lambda: generate_manifest(request, export, disks))
+    timed("detect", lambda: detect(manifest_path, request.provider))
+    conversion = validation = None
+    if request.convert:
+        conversion = timed("convert", lambda: convert(request, manifest_path, log))
+        if not request.convert_options.dry_run:
+            validation = timed("validate", lambda: validate(request, disks, conversion))
+    report = build_report(request, export, disks, manifest_path, conversion, validation, started=started, timings=timings)
+    write_report(request.output_dir, report)
+    return report

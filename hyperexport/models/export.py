@@ -1,0 +1,93 @@
+"""What a provider is asked to export, and what it reports back."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .disks import DiskFormat, DiskSource
+from .validation import ValidationOptions
+
+
+class Firmware(str, Enum):
+    bios = "bios"
+    uefi = "uefi"
+
+
+class NicInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    mac: str | None = Field(default=None, pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+    network: str | None = None
+
+
+class VmInfo(BaseModel):
+    """Guest hardware as the source describes it; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vm_id: str | None = None
+    vm_name: str | None = None
+    datacenter: str | None = None
+    cpu: int | None = Field(default=None, ge=1)
+    mem_gb: float | None = Field(default=None, gt=0)
+    firmware: Firmware | None = None
+    secureboot: bool | None = None
+    os_hint: str | None = None
+    os_version: str | None = None
+    nics: list[NicInfo] = Field(default_factory=list)
+
+
+class ExportOptions(BaseModel):
+    """How to export one VM (the seeds' ExportOptions, for every provider)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    format: DiskFormat | None = Field(
+        default=None, description="Disk format to ask the provider for; None lets the provider choose."
+    )
+    output_dir: Path = Field(description="Directory that receives disks, manifest and report.")
+    export_timeout_seconds: float = Field(default=4 * 3600, gt=0, description="Give up on the export after this long.")
+    download_timeout_seconds: float = Field(default=24 * 3600, gt=0)
+    connections: int | None = Field(default=None, ge=1, le=128, description="Parallel connections per disk download.")
+    bandwidth_limit_bps: int | None = Field(default=None, gt=0, description="Cap download speed (bytes/second).")
+    validation: ValidationOptions = Field(default_factory=ValidationOptions)
+    keep_cloud_artifacts: bool = Field(default=False, description="Keep snapshots and export objects the run created.")
+    progress_callback: Callable[[int, int, str, int, int], None] | None = Field(
+        default=None, exclude=True, description="callback(current, total, file_name, file_index, total_files)"
+    )
+
+    @field_validator("output_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+
+class ExportResult(BaseModel):
+    """A VM ready to download: its metadata and one DiskSource per disk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    export_method: str = Field(description="How the disks were produced, e.g. 'local-file', 'ova', 'ebs-direct'.")
+    export_timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    vm: VmInfo = Field(default_factory=VmInfo)
+    disks: list[DiskSource] = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_resources: list[str] = Field(
+        default_factory=list, description="Ids of cloud resources this run created (for clean-up)."
+    )
+
+    @field_validator("disks")
+    @classmethod
+    def _unique_ids(cls, disks: list[DiskSource]) -> list[DiskSource]:
+        ids = [d.id for d in disks]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"disk ids must be unique, repeated: {', '.join(dupes)}")
+        return disks

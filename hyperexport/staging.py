@@ -1,0 +1,148 @@
+"""The download step: bring each disk's bytes to the local filesystem and check them.
+
+A local disk is used in place (read, never written). An http(s) disk, or one a
+provider reads through its SDK, goes through the transfer engine into the
+output directory's staging area. Either way the staged disk's format is read
+from its bytes and qemu-img must find it readable and consistent before the
+pipeline goes on: qemu-img converts a truncated sparse VMDK without a word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urljoin, urlsplit
+
+from . import qemu
+from .errors import InvalidInputError
+from .formats import detect_format, vmdk_extents
+from .models import DiskFormat, DiskSource, ExportOptions, StagedDisk
+from .progress import ProgressCallback, ProgressSnapshot, broadcast
+from .transfer import HttpRangeSource, TransferOptions, TransferResult, download
+
+STAGING_DIR_NAME = "source"
+_CHECKABLE = {DiskFormat.qcow2, DiskFormat.vmdk, DiskFormat.vhdx, DiskFormat.vdi}
+
+
+def _is_url(location: str) -> bool:
+    return urlsplit(location).scheme in ("http", "https")
+
+
+def transfer_options(export_options: ExportOptions, default_connections: int) -> TransferOptions:
+    return TransferOptions(
+        connections=export_options.connections or default_connections,
+        bandwidth_limit_bps=export_options.bandwidth_limit_bps,
+        verify=export_options.validation.verify_checksums,
+    )
+
+
+def fetch_url(
+    url: str,
+    dest: Path,
+    export_options: ExportOptions,
+    *,
+    default_connections: int = 8,
+    progress: ProgressCallback | None = None,
+    on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
+    file_index: int = 1,
+    total_files: int = 1,
+) -> Path:
+    """Download ``url`` to ``dest`` (resumable, verified); returns ``dest``."""
+    return _download(HttpRangeSource(url), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files).path
+
+
+def _download(source, dest, export_options, default_connections, progress, on_snapshot, file_index, total_files) -> TransferResult:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return download(
+        source,
+        dest,
+        transfer_options(export_options, default_connections),
+        progress=progress or export_options.progress_callback,
+        on_snapshot=broadcast(on_snapshot),
+        file_index=file_index,
+        total_files=total_files,
+    )
+
+
+def sha256_file(path: Path, chunk: int = 8 * 2**20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def stage_disk(
+    disk: DiskSource,
+    export_options: ExportOptions,
+    *,
+    open_source: Callable[[DiskSource], Any] | None = None,
+    default_connections: int = 8,
+    progress: ProgressCallback | None = None,
+    on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
+    file_index: int = 1,
+    total_files: int = 1,
+) -> StagedDisk:
+    started = time.monotonic()
+    staging = export_options.output_dir / STAGING_DIR_NAME
+    fetched = 0
+    sha256 = None
+    if _is_url(disk.location):
+        dest = staging / disk.file_name
+        result = _download(HttpRangeSource(disk.location), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files)
+        path, fetched, sha256 = result.path, result.bytes_fetched, result.checksum
+        for extent in vmdk_extents(path):
+            extent_path = staging / extent
+            extent_result = _download(
+                HttpRangeSource(urljoin(disk.location, extent)), extent_path, export_options,
+                default_connections, progress, on_snapshot, file_index, total_files,
+            )
+            fetched += extent_result.bytes_fetched
+    elif urlsplit(disk.location).scheme in ("", "file") or Path(disk.location).is_absolute():
+        path = Path(urlsplit(disk.location).path if disk.location.startswith("file://") else disk.location)
+        sha256 = sha256_file(path)
+        size = path.stat().st_size
+        for callback in filter(None, [progress or export_options.progress_callback]):
+            callback(size, size, disk.file_name, file_index, total_files)
+    else:
+        if open_source is None:
+            raise InvalidInputError(f"disk {disk.id} is at {disk.location!r}, which no provider was given to open")
+        dest = staging / disk.file_name
+        result = _download(open_source(disk), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files)
+        path, fetched, sha256 = result.path, result.bytes_fetched, result.checksum
+    fmt = verify_disk(path, disk.format)
+    info = qemu.info(path, fmt.qemu_format)
+    return StagedDisk(
+        id=disk.id,
+        path=path,
+        format=fmt,
+        size_bytes=path.stat().st_size,
+        virtual_size_bytes=info.virtual_size,
+        sha256=sha256,
+        disk_type=disk.disk_type,
+        boot_order_hint=disk.boot_order_hint,
+        label=disk.label,
+        download_seconds=time.monotonic() - started,
+        bytes_fetched=fetched,
+    )
+
+
+def verify_disk(path: Path, declared: DiskFormat | None) -> DiskFormat:
+    """The disk's real format, once qemu-img has found it readable and consistent."""
+    fmt = detect_format(path)
+    if declared is not None and declared is not fmt and fmt is DiskFormat.raw:
+        raise InvalidInputError(
+            f"{path} should be a {declared.value} image but has no {declared.value} header; "
+            "it is truncated, corrupt or mislabelled. Re-export or re-download it."
+        )
+    qemu.info(path, fmt.qemu_format)
+    if fmt in _CHECKABLE:
+        result = qemu.check(path, fmt.qemu_format)
+        if not result.clean:
+            raise InvalidInputError(
+                f"{path} fails qemu-img check as {fmt.value} ({result.evidence}); it is truncated or corrupt. "
+                "Re-export or re-download it; converting it would silently lose data."
+            )
+    return fmt

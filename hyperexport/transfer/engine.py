@@ -1,0 +1,266 @@
+"""``download``: one source, one destination file, parallel ranged reads, resumable and verified.
+
+Sequence: describe the source (retried), verify an existing destination,
+take the partial file (``<dest>.part``, locked against a second downloader),
+resume from its sidecar (``<dest>.part.jsonl``) when the source identity
+matches, check free space, fetch the missing ranges with ``connections``
+threads (positional writes into a sparse file, holes never fetched), hash the
+file as its contiguous prefix completes, check the offered checksums, then
+fsync and rename into place. On failure the partial file and sidecar stay for
+the next run; nothing ever appears under the final name.
+
+An existing destination (and no ``overwrite``): if its size matches the
+source and it matches every checksum the source offers, it is kept and
+returned (``already_complete=True``, its sha256 recomputed). Otherwise it is
+downloaded again and atomically replaced.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..errors import HyperExportError, InvalidInputError, TransferError
+from ..fsutil import commit, ensure_free_space, partial_path
+from ..progress import ProgressCallback, ProgressMeter, ProgressSnapshot, SnapshotCallback
+from . import journal
+from .fetch import RangeFetcher
+from .hasher import FileHasher, Frontier
+from .options import TransferOptions
+from .plan import Plan, make_plan
+from .result import TransferResult
+from .retry import call_with_retry
+from .source import ByteRangeSource, DataRange, SourceInfo
+from .throttle import TokenBucket
+from .verify import algorithms_for, compare, expected_checksums, hash_file
+from .workers import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+def download(
+    source: ByteRangeSource,
+    dest: Path | str,
+    options: TransferOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    on_snapshot: SnapshotCallback | None = None,
+    file_index: int = 1,
+    total_files: int = 1,
+) -> TransferResult:
+    """Download ``source`` to ``dest``; see the module docstring. Callbacks run in worker threads, serialised."""
+    options = options or TransferOptions()
+    configure = getattr(source, "configure", None)
+    if callable(configure):
+        configure(options)
+    try:
+        run = _Download(source, Path(dest), options, _Relay(progress, on_snapshot), file_index, total_files)
+        return run.run()
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
+
+
+class _Relay:
+    """Serialises callbacks and drops stale snapshots, so ``current`` never goes backwards."""
+
+    def __init__(self, progress: ProgressCallback | None, on_snapshot: SnapshotCallback | None) -> None:
+        self.progress, self.on_snapshot = progress, on_snapshot
+        self._lock = threading.Lock()
+        self._last = -1
+
+    @property
+    def wanted(self) -> bool:
+        return self.progress is not None or self.on_snapshot is not None
+
+    def __call__(self, snap: ProgressSnapshot) -> None:
+        with self._lock:
+            if snap.current < self._last:
+                return
+            self._last = snap.current
+            if self.progress is not None:
+                self.progress(snap.current, snap.total, snap.file_name, snap.file_index, snap.total_files)
+            if self.on_snapshot is not None:
+                self.on_snapshot(snap)
+
+
+class _Download:
+    def __init__(self, source, dest: Path, options: TransferOptions, relay: _Relay, file_index: int, total_files: int):
+        self.source, self.dest, self.options, self.relay = source, dest, options, relay
+        self.file_index, self.total_files = file_index, total_files
+        self.partial = partial_path(dest)
+        self.sidecar = journal.sidecar_path(dest)
+        self.started = time.monotonic()
+
+    def _meter(self, total: int, initial: int) -> ProgressMeter:
+        return ProgressMeter(
+            total,
+            self.dest.name,
+            file_index=self.file_index,
+            total_files=self.total_files,
+            on_snapshot=self.relay if self.relay.wanted else None,
+            interval=self.options.progress_interval,
+            initial=initial,
+        )
+
+    def run(self) -> TransferResult:
+        if self.dest.is_dir():
+            raise InvalidInputError(f"the destination {self.dest} is a directory; give a file name")
+        try:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot create the output directory {self.dest.parent}: {exc.strerror}") from None
+        info: SourceInfo = call_with_retry(self.source.describe, self.options)
+        expected = expected_checksums(info, self.options, self.source.name)
+        if self.dest.exists() and not self.options.overwrite:
+            kept = self._keep_existing(info, expected)
+            if kept is not None:
+                return kept
+        fd = self._open_partial()
+        try:
+            return self._download(fd, info, expected)
+        finally:
+            os.close(fd)
+
+    def _keep_existing(self, info: SourceInfo, expected: dict[str, str]) -> TransferResult | None:
+        if self.dest.stat().st_size != info.size:
+            log.info("%s exists with another size; downloading it again", self.dest)
+            return None
+        digests = hash_file(self.dest, algorithms_for(expected))
+        if any(digests.get(alg) != value for alg, value in expected.items()):
+            log.info("%s exists but does not match the source's checksums; downloading it again", self.dest)
+            return None
+        meter = self._meter(info.size, info.size)
+        meter.finish()
+        return TransferResult(
+            path=self.dest, size=info.size, source=self.source.name, bytes_fetched=0, bytes_resumed=0,
+            sha256=digests["sha256"], duration_seconds=time.monotonic() - self.started, ranges_fetched=0,
+            verified_checksums=sorted(expected), already_complete=True,
+        )  # fmt: skip
+
+    def _open_partial(self) -> int:
+        try:
+            fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot create {self.partial}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise InvalidInputError(
+                f"{self.partial} is locked: another process is downloading to {self.dest}. Wait for it or stop it."
+            ) from None
+        return fd
+
+    def _resume_state(self, fd: int, info: SourceInfo) -> list[DataRange] | None:
+        """Completed ranges to keep, or None to start over."""
+        if not (self.options.resume and info.identity) or os.fstat(fd).st_size != info.size:
+            return None
+        return journal.load(self.sidecar, identity=info.identity, size=info.size)
+
+    def _download(self, fd: int, info: SourceInfo, expected: dict[str, str]) -> TransferResult:
+        completed = self._resume_state(fd, info)
+        fresh = completed is None
+        if fresh:
+            os.ftruncate(fd, 0)  # every byte becomes a hole again
+            os.ftruncate(fd, info.size)
+            completed = []
+        else:
+            os.fdatasync(fd)  # what the page cache held is now on disk: the record may say so
+        plan = make_plan(info, self.options, completed)
+        if not fresh:
+            log.info("%s: resuming, %d of %d bytes already there", self.source.name, plan.resumed_bytes, plan.data_bytes)
+        if self.options.preflight:
+            ensure_free_space(self.dest.parent, plan.fetch_bytes, what=f"downloading {self.source.name}")
+        record = None
+        if info.identity:
+            record = journal.ResumeRecord(self.sidecar)
+            record.start(identity=info.identity, size=info.size, source=self.source.name, completed=plan.resumed)
+        else:
+            self.sidecar.unlink(missing_ok=True)
+        try:
+            return self._fetch_all(fd, info, plan, expected, record, fresh)
+        finally:
+            if record is not None:
+                record.close()
+
+    def _fetch_all(self, fd, info: SourceInfo, plan: Plan, expected, record, fresh: bool) -> TransferResult:
+        meter = self._meter(plan.data_bytes, plan.resumed_bytes)
+        frontier = Frontier(info.size)
+        for extent in plan.holes + plan.resumed:
+            frontier.add(extent.offset, extent.length)
+        hasher = FileHasher(fd, frontier, algorithms_for(expected)).start()
+        abort = threading.Event()
+        throttle = TokenBucket(self.options.bandwidth_limit_bps) if self.options.bandwidth_limit_bps else None
+        fetcher = RangeFetcher(
+            self.source, fd, self.options, abort=abort, on_progress=meter.advance, throttle=throttle,
+            fresh_file=fresh, partial_name=str(self.partial),
+        )  # fmt: skip
+
+        def on_done(chunk: DataRange) -> None:
+            if record is not None:
+                record.add(chunk.offset, chunk.length)
+            frontier.add(chunk.offset, chunk.length)
+
+        checkpointer = journal.Checkpointer(record, fd, self.options.checkpoint_interval) if record else None
+        if checkpointer is not None:
+            checkpointer.start()
+        try:
+            failure = WorkerPool(fetcher, plan.chunks, self.options.connections, on_done).run()
+        except BaseException:
+            hasher.abort()
+            raise
+        finally:
+            if checkpointer is not None:
+                checkpointer.stop()
+        if failure is not None:
+            hasher.abort()
+            if record is not None:
+                record.checkpoint(fd)
+            raise self._failure_error(*failure, plan)
+        fetched_at = time.monotonic()
+        digests = hasher.result()
+        hashed_at = time.monotonic()
+        try:
+            verified = compare(expected, digests, name=self.source.name)
+        except HyperExportError:
+            self.partial.unlink(missing_ok=True)
+            self.sidecar.unlink(missing_ok=True)
+            raise
+        if info.range_checksum and self.options.verify and plan.chunks:
+            verified.append(info.range_checksum)
+        commit(self.partial, self.dest)
+        self.sidecar.unlink(missing_ok=True)
+        log.debug(
+            "%s: fetched in %.2fs, hash tail %.2fs, fsync+rename %.2fs", self.source.name,
+            fetched_at - self.started, hashed_at - fetched_at, time.monotonic() - hashed_at,
+        )  # fmt: skip
+        meter.finish()
+        stats = fetcher.stats
+        return TransferResult(
+            path=self.dest, size=info.size, source=self.source.name, bytes_fetched=stats.bytes_fetched,
+            bytes_resumed=plan.resumed_bytes, bytes_sparse=plan.hole_bytes, sha256=digests["sha256"],
+            duration_seconds=time.monotonic() - self.started, ranges_fetched=stats.ranges_fetched,
+            ranges_skipped_sparse=len(plan.holes), retries=stats.retries, verified_checksums=verified,
+        )  # fmt: skip
+
+    def _failure_error(self, chunk: DataRange, exc: BaseException, plan: Plan) -> BaseException:
+        if not isinstance(exc, HyperExportError):
+            return exc
+        where = f"bytes {chunk.offset}-{chunk.end - 1}"
+        hint = ""
+        if isinstance(exc, TransferError):
+            hint = f" Gave up after {self.options.max_attempts} attempts."
+        if self.options.resume:
+            hint += f" Completed ranges are kept in {self.partial.name}: run again to fetch only what is missing."
+        try:
+            wrapped = type(exc)(f"downloading {self.source.name} failed at {where}: {exc}{hint}")
+        except Exception:  # noqa: BLE001 - an exception class with another signature
+            return exc
+        wrapped.__cause__ = exc
+        return wrapped

@@ -1,0 +1,153 @@
+"""Fetch one range from a source into the output file, with retries."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tenacity import RetryCallState
+
+from ..errors import HyperExportError, InsufficientSpaceError, InvalidInputError, TransferError
+from .options import TransferOptions
+from .retry import Aborted, retrying
+from .source import Buffer, ByteRangeSource, DataRange
+from .throttle import TokenBucket
+
+log = logging.getLogger(__name__)
+
+_ZEROS = bytes(1024 * 1024)
+
+
+def is_zero(piece: Buffer) -> bool:
+    """True when every byte of ``piece`` is 0 (memcmp speed, no copies)."""
+    view = memoryview(piece)
+    if view.format != "B":
+        view = view.cast("B")
+    n = view.nbytes
+    if n and (view[0] or view[n - 1]):
+        return False
+    step = len(_ZEROS)
+    return all(_ZEROS.startswith(view[start : start + step]) for start in range(0, n, step))
+
+
+@dataclass
+class FetchStats:
+    """Counters shared by the workers (guarded by ``lock``)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    bytes_fetched: int = 0
+    ranges_fetched: int = 0
+    retries: int = 0
+
+
+class RangeFetcher:
+    """Reads ranges from ``source`` and writes them at their offset in ``fd``.
+
+    A transient failure re-reads the whole range (so per-range checksums in the
+    source stay valid); progress is reported per range as a high-water mark,
+    so a retry never counts bytes twice.
+    """
+
+    def __init__(
+        self,
+        source: ByteRangeSource,
+        fd: int,
+        options: TransferOptions,
+        *,
+        abort: threading.Event,
+        on_progress: Callable[[int], None],
+        throttle: TokenBucket | None,
+        fresh_file: bool,
+        partial_name: str,
+    ) -> None:
+        self.source = source
+        self.fd = fd
+        self.options = options
+        self.abort = abort
+        self.on_progress = on_progress
+        self.throttle = throttle
+        self.fresh_file = fresh_file
+        self.partial_name = partial_name
+        self.stats = FetchStats()
+
+    def fetch(self, chunk: DataRange) -> None:
+        """Fetch ``chunk`` completely or raise (``Aborted`` when another range failed)."""
+        reported = [0]  # progress high-water mark within this range
+        attempt_no = [0]
+
+        def count_retry(state: RetryCallState) -> None:
+            with self.stats.lock:
+                self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.info("%s: retrying bytes %d-%d after: %s", self.source.name, chunk.offset, chunk.end - 1, exc)
+
+        def attempt() -> None:
+            attempt_no[0] += 1
+            self._fetch_once(chunk, reported, skip_zeros=self.fresh_file and attempt_no[0] == 1)
+
+        try:
+            retrying(self.options, self.abort, count_retry)(attempt)
+        except (Aborted, HyperExportError):
+            raise
+        except Exception as exc:  # a source that raised outside the error tree: do not retry blindly
+            raise TransferError(
+                f"{self.source.name}: reading bytes {chunk.offset}-{chunk.end - 1} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        with self.stats.lock:
+            self.stats.ranges_fetched += 1
+
+    def _fetch_once(self, chunk: DataRange, reported: list[int], *, skip_zeros: bool) -> None:
+        skip_zeros = skip_zeros and self.options.skip_zero_blocks
+        position, end = chunk.offset, chunk.end
+        iterator = iter(self.source.read_range(chunk.offset, chunk.length))
+        try:
+            for piece in iterator:
+                n = piece.nbytes if isinstance(piece, memoryview) else len(piece)
+                if n == 0:
+                    continue
+                if self.abort.is_set():
+                    raise Aborted()
+                if position + n > end:
+                    raise TransferError(
+                        f"{self.source.name}: source returned more than the {chunk.length} bytes asked for "
+                        f"at offset {chunk.offset}"
+                    )
+                with self.stats.lock:
+                    self.stats.bytes_fetched += n
+                if self.throttle is not None:
+                    self.throttle.consume(n, self.abort)
+                if not (skip_zeros and is_zero(piece)):
+                    self._write(piece, position)
+                position += n
+                done = position - chunk.offset
+                if done > reported[0]:
+                    self.on_progress(done - reported[0])
+                    reported[0] = done
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        if position != end:
+            raise TransferError(
+                f"{self.source.name}: bytes {chunk.offset}-{end - 1} ended early after "
+                f"{position - chunk.offset} of {chunk.length} bytes"
+            )
+
+    def _write(self, piece: Buffer, position: int) -> None:
+        view = memoryview(piece).cast("B")
+        try:
+            while len(view):
+                written = os.pwrite(self.fd, view, position)
+                view = view[written:]
+                position += written
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientSpaceError(
+                    f"the disk holding {self.partial_name} is full. Free some space or choose another output "
+                    "directory, then run again: the download resumes where it stopped."
+                ) from None
+            raise InvalidInputError(f"cannot write {self.partial_name}: {exc.strerror}") from None

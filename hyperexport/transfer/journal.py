@@ -1,0 +1,146 @@
+"""The resume sidecar: which ranges of a partial download are already written.
+
+``<dest>.part.jsonl`` sits beside ``<dest>.part``. It is JSON Lines, append-only::
+
+    {"format": "hyperexport-transfer-resume/1", "identity": "...", "size": N, "boot_id": "...", "source": "..."}
+    [offset, length]          one per completed range, appended as soon as it is written
+    {"durable": k}            the first k ranges reached the disk (written after an fdatasync)
+
+A range is appended after its bytes are in the page cache, so a killed process
+loses at most the ranges in flight. After a reboot (different ``boot_id``)
+only the ranges before the last ``durable`` marker are trusted, because the
+page cache that held the others is gone. A torn last line is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+from ..fsutil import fsync_dir, partial_path
+from .source import DataRange
+
+FORMAT = "hyperexport-transfer-resume/1"
+log = logging.getLogger(__name__)
+
+
+def sidecar_path(dest: Path) -> Path:
+    part = partial_path(dest)
+    return part.with_name(part.name + ".jsonl")
+
+
+def boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def load(path: Path, *, identity: str, size: int) -> list[DataRange] | None:
+    """The ranges a previous run completed, or None when the record is missing or for other content."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return None
+    try:
+        header = json.loads(lines[0])
+    except ValueError:
+        log.warning("ignoring unreadable resume record %s", path)
+        return None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        return None
+    if header.get("identity") != identity or header.get("size") != size:
+        log.info("resume record %s is for other content (source changed); starting over", path)
+        return None
+    entries: list[DataRange] = []
+    durable = 0
+    for raw in lines[1:]:
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            break  # torn tail
+        if isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) and v >= 0 for v in item):
+            entries.append(DataRange(item[0], item[1]))
+        elif isinstance(item, dict) and isinstance(item.get("durable"), int):
+            durable = max(durable, min(item["durable"], len(entries)))
+        else:
+            break
+    current = boot_id()
+    if current is not None and header.get("boot_id") == current:
+        return entries
+    return entries[:durable]
+
+
+class ResumeRecord:
+    """Writer side of the sidecar. ``add`` is thread-safe and cheap (one small append)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def start(self, *, identity: str, size: int, source: str, completed: list[DataRange]) -> None:
+        """Rewrite the record atomically with ``completed`` (already durable) and open it for appends."""
+        header = {"format": FORMAT, "identity": identity, "size": size, "boot_id": boot_id(), "source": source}
+        lines = [json.dumps(header)] + [json.dumps([r.offset, r.length]) for r in completed]
+        lines.append(json.dumps({"durable": len(completed)}))
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._count = len(completed)
+
+    def add(self, offset: int, length: int) -> None:
+        line = f"[{offset}, {length}]\n".encode()
+        with self._lock:
+            if self._fd is not None:
+                os.write(self._fd, line)
+                self._count += 1
+
+    def checkpoint(self, data_fd: int) -> None:
+        """Make every range recorded so far durable: fdatasync the data, then say so."""
+        with self._lock:
+            count = self._count
+        os.fdatasync(data_fd)
+        with self._lock:
+            if self._fd is not None:
+                os.write(self._fd, f'{{"durable": {count}}}\n'.encode())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+class Checkpointer(threading.Thread):
+    """Calls ``record.checkpoint`` every ``interval`` seconds until ``stop`` is set."""
+
+    def __init__(self, record: ResumeRecord, data_fd: int, interval: float) -> None:
+        super().__init__(name="transfer-checkpoint", daemon=True)
+        self._record, self._fd, self._interval = record, data_fd, interval
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self._interval):
+            try:
+                self._record.checkpoint(self._fd)
+            except OSError as exc:  # the workers will hit the same problem and report it
+                log.warning("checkpoint of %s failed: %s", self._record.path, exc)
+                return
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join()

@@ -1,0 +1,52 @@
+"""Our own verdict on a converted disk; the converter's own validation is never trusted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import qemu
+from .models import CheckVerdict, DiskValidation, StagedDisk, ValidationOptions, ValidationReport
+
+
+def validate_disk(
+    source: StagedDisk, output: Path, output_format: str, *, guest_modified: bool, options: ValidationOptions
+) -> DiskValidation:
+    out_info = qemu.info(output, output_format)
+    if options.check:
+        result = qemu.check(output, output_format)
+        check = CheckVerdict.passed if result.clean else CheckVerdict.failed
+        check_evidence = result.evidence
+    else:
+        check, check_evidence = CheckVerdict.skipped, "disabled by options"
+    size_ok = out_info.virtual_size == source.virtual_size_bytes
+    if guest_modified:
+        compare, compare_evidence = CheckVerdict.skipped, "guest fixes changed the disk on purpose"
+    elif not options.compare:
+        compare, compare_evidence = CheckVerdict.skipped, "disabled by options"
+    else:
+        result = qemu.compare(source.path, source.format.qemu_format, output, output_format)
+        compare = CheckVerdict.passed if result.identical else CheckVerdict.failed
+        compare_evidence = result.evidence
+    return DiskValidation(
+        disk_id=source.id,
+        source=source.path,
+        output=output,
+        check=check,
+        check_evidence=check_evidence,
+        virtual_size=CheckVerdict.passed if size_ok else CheckVerdict.failed,
+        source_virtual_size=source.virtual_size_bytes,
+        output_virtual_size=out_info.virtual_size,
+        compare=compare,
+        compare_evidence=compare_evidence,
+    )
+
+
+def validate_conversion(
+    sources: list[StagedDisk], outputs: list[Path], output_format: str, *, guest_modified: bool, options: ValidationOptions
+) -> ValidationReport:
+    return ValidationReport(
+        disks=[
+            validate_disk(source, output, output_format, guest_modified=guest_modified, options=options)
+            for source, output in zip(sources, outputs, strict=True)
+        ]
+    )

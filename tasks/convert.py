@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+
+from hyperexport import migration
+from hyperexport.models import ConversionResult
+
+from .policy import RETRYING
+
+
+@task(name="convert", **RETRYING)
+def convert_disks(request: migration.MigrationRequest, manifest_path: Path) -> ConversionResult:
+    """Convert the manifest's disks; the converter's output is streamed into this task's log."""
+    logger = get_run_logger()
+    result = migration.convert(request, manifest_path, log=logger.info)
+    for warning in result.warnings:
+        logger.warning(warning)
+    logger.info("converted %d disk(s) in %.1fs", len(result.converted_files), result.duration_seconds)
+    return result

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from hyperexport import migration
+from hyperexport.models import ExportResult
+
+from .policy import RETRYING
+
+
+@task(name="export", **RETRYING)
+def export_vm(request: migration.MigrationRequest) -> ExportResult:
+    """Snapshot/export the VM (for ``local``: find and stage the source) and list its disks."""
+    logger = get_run_logger()
+    result = migration.export_vm(request)
+    logger.info(
+        "exported %s via %s: %d disk(s): %s",
+        result.vm.vm_name or result.vm.vm_id, result.export_method, len(result.disks),
+        ", ".join(d.file_name for d in result.disks),
+    )
+    return result

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+
+from hyperexport import migration
+from hyperexport.models import ExportResult, ProviderName, StagedDisk
+
+from .policy import QUICK
+
+
+@task(name="generate-manifest", **QUICK)
+def generate_manifest(request: migration.MigrationRequest, export: ExportResult, disks: list[StagedDisk]) -> Path:
+    path = migration.generate_manifest(request, export, disks)
+    get_run_logger().info("wrote Artifact Manifest v1.0 %s", path)
+    return path
+
+
+@task(name="detect-provider", **QUICK)
+def detect_provider(manifest_path: Path, expected: ProviderName) -> str:
+    provider = migration.detect(manifest_path, expected)
+    get_run_logger().info("manifest %s is from provider %s", manifest_path.name, provider)
+    return provider

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from hyperexport import migration
+from hyperexport.models import ConversionResult, StagedDisk, ValidationReport
+
+from .policy import QUICK
+
+
+@task(name="validate", **QUICK)
+def validate_disks(
+    request: migration.MigrationRequest, disks: list[StagedDisk], conversion: ConversionResult
+) -> ValidationReport:
+    """qemu-img check, virtual size and qemu-img compare of every output: our verdict, not the converter's."""
+    report = migration.validate(request, disks, conversion)
+    logger = get_run_logger()
+    for disk in report.disks:
+        logger.info("%s: check %s, size %s, compare %s", disk.disk_id, disk.check.value, disk.virtual_size.value, disk.compare.value)
+    return report

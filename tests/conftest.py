@@ -1,0 +1,112 @@
+"""Session-wide test set-up: Prefect settings, one real `prefect server` per session, sample images."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="hyperexport-tests-"))
+# Before anything imports prefect: an isolated home, no analytics, no flow heartbeat events.
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect-home")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = "None"
+os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
+os.environ["PREFECT_SERVER_LOGGING_LEVEL"] = "WARNING"
+os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from hyperexport.samples import make_base_raw  # noqa: E402
+from support.fault_server import FaultServer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrefectServer:
+    """A real `prefect server start` process on 127.0.0.1, restartable (same database)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = _free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.proc: subprocess.Popen | None = None
+        self.log = home / "server.log"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.home)}
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = self.env()
+        env.pop("PREFECT_API_URL")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],
+            env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prefect server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"prefect server did not become healthy in {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One server per session; tests talk to it through PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = PrefectServer(_SESSION_HOME / "server-home")
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_raw(tmp_path_factory) -> Path:
+    return make_base_raw(tmp_path_factory.mktemp("base") / "base.raw", 64)
+
+
+@pytest.fixture(scope="session")
+def second_raw(tmp_path_factory) -> Path:
+    return make_base_raw(tmp_path_factory.mktemp("base2") / "data.raw", 32, seed=7)
+
+
+@pytest.fixture
+def http_server():
+    with FaultServer() as server:
+        yield server

@@ -1,0 +1,38 @@
+"""Helpers shared by the migration tests."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from hyperexport.migration import MigrationRequest
+from hyperexport.validate_input import build
+
+
+def local_request(source: str | Path, output: Path, converter: str = "hyper2kvm", **convert_options) -> MigrationRequest:
+    return build(
+        MigrationRequest,
+        provider="local",
+        source={"source": str(source)},
+        export={"output_dir": str(output)},
+        converter=converter,
+        convert_options=convert_options,
+    )
+
+
+def qemu_compare(a: Path, a_fmt: str, b: Path, b_fmt: str = "qcow2") -> subprocess.CompletedProcess:
+    return subprocess.run(["qemu-img", "compare", "-f", a_fmt, "-F", b_fmt, str(a), str(b)], capture_output=True, text=True)
+
+
+def assert_identical(a: Path, a_fmt: str, b: Path, b_fmt: str = "qcow2") -> None:
+    result = qemu_compare(a, a_fmt, b, b_fmt)
+    assert result.returncode == 0, f"{a} ({a_fmt}) and {b} ({b_fmt}) differ: {result.stdout}{result.stderr}"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_digest(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): sha256(p) for p in sorted(directory.rglob("*")) if p.is_file()}

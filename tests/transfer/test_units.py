@@ -1,0 +1,115 @@
+"""Unit tests of the small parts: ranges, resume record, zero detection, options, retry waits, redaction."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pydantic
+import pytest
+from tenacity import RetryCallState, Retrying
+
+from hyperexport.errors import TransferError
+from hyperexport.transfer import DataRange, TransferOptions, redact_url
+from hyperexport.transfer import journal, ranges as R
+from hyperexport.transfer.fetch import is_zero
+from hyperexport.transfer.http_client import is_tuned, make_client
+from hyperexport.transfer.retry import wait_strategy
+from hyperexport.transfer.throttle import TokenBucket
+
+
+def test_range_arithmetic():
+    rs = R.normalize([(10, 5), (0, 4), (4, 2), (100, 50), (140, 100)], 200)
+    assert rs == [DataRange(0, 6), DataRange(10, 5), DataRange(100, 100)]
+    assert R.subtract(rs, [DataRange(2, 10), DataRange(120, 10)]) == [
+        DataRange(0, 2), DataRange(12, 3), DataRange(100, 20), DataRange(130, 70)
+    ]  # fmt: skip
+    assert R.holes(rs, 210) == [DataRange(6, 4), DataRange(15, 85), DataRange(200, 10)]
+    assert R.split([DataRange(5, 20)], 8) == [DataRange(5, 3), DataRange(8, 8), DataRange(16, 8), DataRange(24, 1)]
+    assert R.align([DataRange(5, 3), DataRange(17, 1)], 8, 20) == [DataRange(0, 8), DataRange(16, 4)]
+    assert R.intersect(rs, [DataRange(3, 10)]) == [DataRange(3, 3), DataRange(10, 3)]
+
+
+def test_resume_record_roundtrip_and_torn_tail(tmp_path):
+    path = tmp_path / "x.part.jsonl"
+    record = journal.ResumeRecord(path)
+    record.start(identity="etag1", size=100, source="s", completed=[DataRange(0, 10)])
+    record.add(10, 10)
+    record.add(50, 10)
+    record.close()
+    with open(path, "ab") as handle:
+        handle.write(b"[70, 1")  # torn by a crash
+    assert journal.load(path, identity="etag1", size=100) == [(0, 10), (10, 10), (50, 10)]
+    assert journal.load(path, identity="etag2", size=100) is None
+    assert journal.load(tmp_path / "missing", identity="etag1", size=100) is None
+
+
+def test_resume_record_after_reboot_trusts_only_durable(tmp_path):
+    path = tmp_path / "x.part.jsonl"
+    record = journal.ResumeRecord(path)
+    record.start(identity="e", size=100, source="s", completed=[])
+    record.add(0, 10)
+    fd = os.open(tmp_path / "data", os.O_RDWR | os.O_CREAT)
+    record.checkpoint(fd)
+    os.close(fd)
+    record.add(10, 10)
+    record.close()
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["boot_id"] = "another-boot"
+    path.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    assert journal.load(path, identity="e", size=100) == [(0, 10)]
+
+
+def test_is_zero():
+    assert is_zero(b"") and is_zero(bytes(3 * 1024 * 1024 + 5)) and is_zero(memoryview(bytearray(10)))
+    data = bytearray(2 * 1024 * 1024)
+    data[1_500_000] = 1
+    assert not is_zero(data) and not is_zero(b"\x00\x01\x00")
+
+
+def test_options_are_validated():
+    with pytest.raises(pydantic.ValidationError):
+        TransferOptions(connections=0)
+    with pytest.raises(pydantic.ValidationError):
+        TransferOptions(bandwidth_limit_bps=-1)
+    with pytest.raises(pydantic.ValidationError):
+        TransferOptions(chuck_size=1)  # typo: extra fields are refused
+    ebs = TransferOptions.for_provider("aws-ebs", connections=32)
+    assert ebs.connections == 32 and ebs.chunk_size == 512 * 1024
+    assert TransferOptions.for_provider("unknown") == TransferOptions()
+
+
+def test_wait_honours_retry_after():
+    wait = wait_strategy(TransferOptions(backoff=0.01, backoff_max=0.05))
+    state = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    err = TransferError("429")
+    err.retry_after = 7
+    state.set_exception((TransferError, err, None))
+    assert wait(state) == 7
+    plain = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    plain.set_exception((TransferError, TransferError("reset"), None))
+    assert 0 <= wait(plain) <= 0.05
+    capped = wait_strategy(TransferOptions(retry_after_max=2))
+    assert capped(state) == 2
+
+
+def test_redaction():
+    assert redact_url("https://user:pw@acct.blob.core.windows.net/c/disk.vhd?sv=1&sig=abc") == (
+        "https://acct.blob.core.windows.net/c/disk.vhd?<redacted>"
+    )
+    assert redact_url("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080/x"
+
+
+def test_token_bucket_burst_is_free():
+    bucket = TokenBucket(rate=1_000_000, burst=100_000)
+    bucket.consume(50_000)  # no sleep needed: within the burst (would block ~0 s)
+    assert bucket.burst == 100_000
+
+
+def test_http_client_reads_large_blocks():
+    client = make_client(connections=2, connect_timeout=1, read_timeout=1, read_size=1 << 20)
+    try:
+        assert is_tuned(client)
+    finally:
+        client.close()

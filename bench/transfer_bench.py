@@ -98,16 +98,30 @@ def start_nginx(prefix: Path, root: Path, rate: str) -> tuple[subprocess.Popen, 
 
 
 def run_timed(cmd: list[str], **kw) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) and stdout of a child process."""
+    """Wall seconds, peak RSS (KiB) and stdout of a child process.
+
+    The peak RSS comes from GNU time (Debian package ``time``): a process forked
+    straight from this script would inherit this script's high-water mark.
+    """
+    gnu_time = Path("/usr/bin/time")
+    rss_file = None
+    if gnu_time.exists():
+        fd, rss_file = tempfile.mkstemp(prefix="transfer-bench-rss-")
+        os.close(fd)
+        cmd = [str(gnu_time), "-f", "%M", "-o", rss_file, *cmd]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}")
-    return seconds, usage.ru_maxrss, out
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{cmd} failed with exit code {code}")
+    rss = usage.ru_maxrss
+    if rss_file is not None:
+        rss = int(Path(rss_file).read_text().split()[-1])
+        os.unlink(rss_file)
+    return seconds, rss, out
 
 
 def make_file(path: Path, size: int) -> str:
@@ -166,7 +180,9 @@ def main() -> None:
     parser.add_argument("--skip-curl", action="store_true", help="curl at one capped connection is the slow part")
     parser.add_argument("--skip-sparse", action="store_true")
     parser.add_argument("--long-ranges", action="store_true", help="also run the engine with one range per connection")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to put files (default: a temp dir in /var/tmp)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where to put files (default: a temp dir in /var/tmp)"
+    )
     args = parser.parse_args()
 
     rate = parse_size(args.rate)
@@ -185,7 +201,9 @@ def main() -> None:
 
         eng = engine(url, out / "disk.raw", args.connections, args.chunk_size)
         assert eng["sha256"] == expected, "engine output does not match"
-        rows.append((f"engine ({args.connections} conn, {args.chunk_size // MiB} MiB ranges)", eng["wall"], eng["rss_kib"]))
+        rows.append(
+            (f"engine ({args.connections} conn, {args.chunk_size // MiB} MiB ranges)", eng["wall"], eng["rss_kib"])
+        )
         if args.long_ranges:
             long_chunk = -(-args.size // args.connections)
             eng_long = engine(url, out / "disk.raw", args.connections, long_chunk)
@@ -210,7 +228,10 @@ def main() -> None:
         for name, wall, rss in rows:
             print(f"{name:44} {wall:8.2f} {mib / wall:8.1f} {rss / 1024:7.1f} MiB")
         speed = mib / eng["wall"]
-        print(f"engine in-call time {eng['seconds']:.2f} s ({mib / eng['seconds']:.1f} MiB/s; wall adds interpreter start)")
+        print(
+            f"engine in-call time {eng['seconds']:.2f} s ({mib / eng['seconds']:.1f} MiB/s; "
+            "wall adds interpreter start)"
+        )
         print(f"ratios: engine / cap = {speed / (cap / MiB):.2f}, engine / aria2c = {aria_wall / eng['wall']:.2f}"
               + (f", engine / curl = {curl_wall / eng['wall']:.2f}" if curl_wall else ""))  # fmt: skip
         (www / "disk.raw").unlink()
@@ -224,7 +245,10 @@ def main() -> None:
             sparse = engine(surl, out / "sparse.raw", args.connections, args.chunk_size, work / "ranges.json")
             full = engine(surl, out / "sparse.raw", args.connections, args.chunk_size)
             assert sparse["sha256"] == full["sha256"] == sparse_sha, "sparse output does not match"
-            print(f"sparse image: {args.sparse_size / MiB:.0f} MiB, {allocated / MiB:.0f} MiB allocated in {len(ranges)} ranges")
+            print(
+                f"sparse image: {args.sparse_size / MiB:.0f} MiB, "
+                f"{allocated / MiB:.0f} MiB allocated in {len(ranges)} ranges"
+            )
             print(f"{'run':44} {'wall s':>8} {'fetched MiB':>12} {'fetched/allocated':>18}")
             for name, rep in (("engine with range list", sparse), ("engine, full download", full)):
                 print(f"{name:44} {rep['wall']:8.2f} {rep['bytes_fetched'] / MiB:12.1f} "

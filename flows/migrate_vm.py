@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, tags
 from hyperexport import migration
 from hyperexport.report import MigrationReport, StepTiming
 from tasks import (
+    cleanup_export,
     convert_disks,
     detect_provider,
     download_disk,
@@ -48,23 +49,32 @@ def migrate_vm(request: migration.MigrationRequest) -> MigrationReport:
     with tags(provider):
         export = export_vm(request)
         lap("export")
-        futures = [download_disk.submit(request, export, i) for i in range(len(export.disks))]
-        disks = [f.result() for f in futures]
-        lap("download")
-        manifest_path = generate_manifest(request, export, disks)
-        lap("manifest")
-        detect_provider(manifest_path, request.provider)
-        lap("detect")
-        conversion = validation = None
-        if request.convert:
-            conversion = convert_disks(request, manifest_path)
-            lap("convert")
-            if not request.convert_options.dry_run:
-                validation = validate_disks(request, disks, conversion)
-                lap("validate")
+        try:
+            disks, manifest_path, conversion, validation = _after_export(request, export, lap)
+        finally:
+            cleanup_export(request, export)
     report = migration.build_report(
         request, export, disks, manifest_path, conversion, validation, started=started, timings=timings
     )
     report = publish_report(report, request.output_dir)
     logger.info("migration of %s finished: %s", export.vm.vm_name, "success" if report.success else "failed")
     return report
+
+
+def _after_export(request: migration.MigrationRequest, export, lap):
+    """Download, manifest, detect, convert, validate: everything the clean-up must follow."""
+    futures = [download_disk.submit(request, export, i) for i in range(len(export.disks))]
+    disks = [f.result() for f in futures]
+    lap("download")
+    manifest_path = generate_manifest(request, export, disks)
+    lap("manifest")
+    detect_provider(manifest_path, request.provider)
+    lap("detect")
+    conversion = validation = None
+    if request.convert:
+        conversion = convert_disks(request, manifest_path)
+        lap("convert")
+        if not request.convert_options.dry_run:
+            validation = validate_disks(request, disks, conversion)
+            lap("validate")
+    return disks, manifest_path, conversion, validation

@@ -23,8 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hyperexport",
         description="Migrate a VM to KVM: export its disks, write an Artifact Manifest v1.0, convert to qcow2 and validate.",
     )
-    parser.add_argument("--provider", required=True, choices=PROVIDER_NAMES, help="where the VM is")
+    parser.add_argument("--provider", choices=PROVIDER_NAMES, help="where the VM is")
+    parser.add_argument(
+        "--manifest", type=Path, help="convert the disks of an existing Artifact Manifest v1.0 (instead of --provider)"
+    )
     parser.add_argument("--vm", help="VM to migrate; for 'local', a disk image, OVA or OVF path or http(s) URL")
+    parser.add_argument("--instance", help="instance id or name (aws, gcp)")
+    parser.add_argument("--ami", help="AMI id to migrate (aws)")
+    parser.add_argument("--snapshot", help="snapshot id to migrate (aws)")
+    parser.add_argument("--region", help="region (aws) or zone (gcp)")
+    parser.add_argument("--export-method", help="provider's export method, e.g. ebs-direct or export-image (aws)")
+    parser.add_argument(
+        "--opt", action="append", default=[], metavar="KEY=VALUE", help="any other provider option (repeatable)"
+    )
     parser.add_argument("--output", required=True, type=Path, help="directory for disks, manifest, outputs and report")
     parser.add_argument("--convert", action="store_true", help="convert the exported disks for KVM")
     parser.add_argument("--format", default="qcow2", choices=[f.value for f in TargetFormat], help="output format")
@@ -42,15 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def request_from_args(args: argparse.Namespace):
+    from .manifest import detect_provider
     from .migration import MigrationRequest
     from .validate_input import build
 
-    if args.provider == "local":
+    if args.manifest is not None:
+        args.provider = detect_provider(args.manifest.absolute())
+        args.convert = True
+        source: dict = {}
+    elif args.provider is None:
+        raise InvalidInputError("say where the VM is with --provider (or convert an existing manifest with --manifest)")
+    elif args.provider == "local":
         if not args.vm:
             raise InvalidInputError("--vm is required for --provider local (a disk image, OVA or OVF path or URL)")
         source = {"source": args.vm}
     else:
-        source = {"vm": args.vm} if args.vm else {}
+        named = {"vm": args.vm, "instance": args.instance, "ami": args.ami, "snapshot": args.snapshot,
+                 "region": args.region, "export_method": args.export_method}
+        source = {key: value for key, value in named.items() if value is not None}
+    for pair in args.opt:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--opt takes KEY=VALUE, got {pair!r}")
+        source[key] = value
     converter_config = {"binary_path": args.converter_binary} if args.converter_binary else {}
     if args.timeout:
         converter_config["timeout_seconds"] = args.timeout
@@ -92,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         request = request_from_args(args)
-        return _run(request, show_progress=sys.stderr.isatty() and not args.no_progress)
+        return _run(request, show_progress=sys.stderr.isatty() and not args.no_progress, manifest=args.manifest)
     except HyperExportError as error:
         print(f"hyperexport: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(error, PermanentError) else EXIT_FAILED
@@ -101,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(request, *, show_progress: bool) -> int:
+def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    from flows.migrate_vm import migrate_vm  # Prefect is imported only here, never by the engine.
+    # Prefect is imported only here, never by the engine.
+    from flows.convert_manifest import convert_manifest
+    from flows.migrate_vm import migrate_vm
 
     from .progress import subscribe
     from .report import render_markdown
@@ -115,7 +142,10 @@ def _run(request, *, show_progress: bool) -> int:
         unsubscribe = subscribe(listener)
         bar.start()
     try:
-        report = migrate_vm(request)
+        if manifest is not None:
+            report = convert_manifest(manifest.absolute(), request)
+        else:
+            report = migrate_vm(request)
     finally:
         unsubscribe()
         if bar is not None:

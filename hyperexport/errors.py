@@ -11,7 +11,8 @@
     │   ├── ConverterNotFoundError    the converter binary is missing or unusable
     │   ├── InsufficientSpaceError    the target filesystem is too small
     │   ├── IntegrityError            bytes that do not match their checksum
-    │   └── ValidationError           the converted disk failed our checks
+    │   ├── ValidationError           the converted disk failed our checks
+    │   └── ConversionTimeoutError    the converter ran past its timeout
     └── TransientError                may heal by itself: retry with backoff
         ├── TransferError             a connection reset, timeout, 5xx or 429
         └── ConversionError           the converter failed or timed out
@@ -89,5 +90,5 @@ class ConversionError(TransientError):
     pass
 
 
-class ConversionTimeoutError(ConversionError):
-    pass
+class ConversionTimeoutError(PermanentError):
+    """The converter ran past its timeout: the same timeout would cut it off again."""

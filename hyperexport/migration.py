@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .converters import make_converter
 from .converters.base import LogLine, discard, output_path
 from .errors import InvalidInputError, ProviderDetectionError, ValidationError
-from .manifest import ManifestPipeline, PipelineStage, build_manifest, detect_provider, write_manifest
+from . import qemu
+from .manifest import ManifestPipeline, PipelineStage, build_manifest, detect_provider, load_manifest, write_manifest
 from .models import (
     ConversionResult,
     ConverterConfig,
@@ -34,7 +35,7 @@ from .models import (
 from .progress import ProgressCallback, ProgressSnapshot
 from .report import MigrationReport, StepTiming, write_report
 from .providers.registry import get_provider, parse_options
-from .staging import STAGING_DIR_NAME, stage_disk
+from .staging import STAGING_DIR_NAME, stage_disk, verify_disk
 from .validation import validate_conversion
 
 class MigrationRequest(BaseModel):
@@ -149,6 +150,14 @@ def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: Con
     return report
 
 
+def cleanup(request: MigrationRequest, export: ExportResult, credentials: Any | None = None) -> list[str]:
+    """Remove what the export created at the source (snapshots, temporary images, export objects)."""
+    if request.export.keep_cloud_artifacts or not export.created_resources:
+        return []
+    provider = get_provider(request.provider.value)
+    return provider.cleanup(export, parse_options(request.provider.value, request.source), credentials)
+
+
 def build_report(
     request: MigrationRequest,
     export: ExportResult,
@@ -159,11 +168,12 @@ def build_report(
     *,
     started: datetime,
     timings: list[StepTiming],
+    source_description: str | None = None,
 ) -> MigrationReport:
     provider = request.provider.value
     return MigrationReport(
         provider=provider,
-        source=get_provider(provider).describe(parse_options(provider, request.source)),
+        source=source_description or get_provider(provider).describe(parse_options(provider, request.source)),
         vm_name=export.vm.vm_name,
         export_method=export.export_method,
         started_at=started,
@@ -188,14 +198,45 @@ def run_migration(request: MigrationRequest, *, log: LogLine = discard, credenti
         return value
 
     export = timed("export", lambda: export_vm(request, credentials))
-    disks = timed("download", lambda: [stage(request, export, i, credentials=credentials) for i in range(len(export.disks))])
-    manifest_path = timed("manifest", lambda: generate_manifest(request, export, disks))
-    timed("detect", lambda: detect(manifest_path, request.provider))
-    conversion = validation = None
-    if request.convert:
-        conversion = timed("convert", lambda: convert(request, manifest_path, log))
-        if not request.convert_options.dry_run:
-            validation = timed("validate", lambda: validate(request, disks, conversion))
+    try:
+        disks = timed("download", lambda: [stage(request, export, i, credentials=credentials) for i in range(len(export.disks))])
+        manifest_path = timed("manifest", lambda: generate_manifest(request, export, disks))
+        timed("detect", lambda: detect(manifest_path, request.provider))
+        conversion = validation = None
+        if request.convert:
+            conversion = timed("convert", lambda: convert(request, manifest_path, log))
+            if not request.convert_options.dry_run:
+                validation = timed("validate", lambda: validate(request, disks, conversion))
+    finally:
+        cleanup(request, export, credentials)
     report = build_report(request, export, disks, manifest_path, conversion, validation, started=started, timings=timings)
     write_report(request.output_dir, report)
     return report
+
+
+def adopt_manifest(manifest_path: Path, request: MigrationRequest) -> tuple[Path, list[StagedDisk]]:
+    """Take an existing Artifact Manifest for conversion: refuse an unknown provider, check every disk,
+    and write a working copy (output directory set, disks verified) into the request's output directory."""
+    detect_provider(manifest_path)
+    manifest = load_manifest(manifest_path)
+    disks = []
+    for disk in manifest.disks:
+        path = Path(disk.local_path)
+        if not path.is_absolute():
+            path = (manifest_path.parent / path).absolute()
+        fmt = verify_disk(path, disk.source_format)
+        disks.append(
+            StagedDisk(
+                id=disk.id, path=path, format=fmt, size_bytes=path.stat().st_size,
+                virtual_size_bytes=qemu.info(path, fmt.qemu_format).virtual_size, sha256=disk.checksum,
+                disk_type=disk.disk_type, boot_order_hint=disk.boot_order_hint, label=disk.label,
+            )
+        )
+    working = manifest.model_copy(
+        update={
+            "disks": [d.model_copy(update={"local_path": str(s.path), "source_format": s.format}) for d, s in zip(manifest.disks, disks)],
+            "output": manifest.output.model_copy(update={"directory": str(request.output_dir), "format": request.convert_options.target_format.value}),
+        }
+    )
+    request.output_dir.mkdir(parents=True, exist_ok=True)
+    return write_manifest(working, request.output_dir / STAGING_DIR_NAME), disks

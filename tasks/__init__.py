@@ -1,5 +1,6 @@
 """Prefect tasks: each wraps one engine step with retries, tags, caching, artifacts and logging."""
 
+from .cleanup import cleanup_export
 from .convert import convert_disks
 from .download import download_disk
 from .export import export_vm
@@ -8,6 +9,7 @@ from .report import publish_report
 from .validate import validate_disks
 
 __all__ = [
+    "cleanup_export",
     "convert_disks",
     "detect_provider",
     "download_disk",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from blocks import credentials_for
 from hyperexport import migration
 from hyperexport.models import ExportResult, StagedDisk
 
@@ -19,7 +20,8 @@ def download_disk(request: migration.MigrationRequest, export: ExportResult, ind
         description=f"Download of {disk.file_name} ({disk.id}) for {export.vm.vm_name or export.vm.vm_id}",
         logger=logger,
     )
-    staged = migration.stage(request, export, index, on_snapshot=progress)
+    credentials = credentials_for(request.provider.value, request.credentials_block)
+    staged = migration.stage(request, export, index, credentials=credentials, on_snapshot=progress)
     progress.done()
     logger.info(
         "staged %s: %s (%s, %d bytes, virtual %d bytes, %d fetched)",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
+from blocks import credentials_for
 from hyperexport import migration
 from hyperexport.models import ExportResult
 
@@ -12,7 +13,7 @@ from .policy import RETRYING
 def export_vm(request: migration.MigrationRequest) -> ExportResult:
     """Snapshot/export the VM (for ``local``: find and stage the source) and list its disks."""
     logger = get_run_logger()
-    result = migration.export_vm(request)
+    result = migration.export_vm(request, credentials_for(request.provider.value, request.credentials_block))
     logger.info(
         "exported %s via %s: %d disk(s): %s",
         result.vm.vm_name or result.vm.vm_id, result.export_method, len(result.disks),

@@ -7,6 +7,7 @@ re-runs only the failed step and what follows it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prefect.tasks import exponential_backoff
@@ -25,17 +26,21 @@ def retry_unless_permanent(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(error, PermanentError)
 
 
+# Operators tune these per deployment through the worker's environment.
+TASK_RETRIES = int(os.environ.get("HYPEREXPORT_TASK_RETRIES", "3"))
+BACKOFF_FACTOR = float(os.environ.get("HYPEREXPORT_RETRY_BACKOFF_SECONDS", "10"))
+
 RETRYING = dict(
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retries=TASK_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=BACKOFF_FACTOR),
     retry_jitter_factor=0.5,
     retry_condition_fn=retry_unless_permanent,
     persist_result=True,
 )
 
 QUICK = dict(
-    retries=2,
-    retry_delay_seconds=2,
+    retries=min(2, TASK_RETRIES),
+    retry_delay_seconds=BACKOFF_FACTOR / 5,
     retry_condition_fn=retry_unless_permanent,
     persist_result=True,
 )

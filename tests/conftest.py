@@ -14,14 +14,15 @@ import httpx
 import pytest
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="hyperexport-tests-"))
-# Before anything imports prefect: an isolated home, no analytics, no flow heartbeat events.
+# Before anything imports prefect: an isolated home, no analytics. (The flow heartbeat cannot be
+# switched off through the environment; the prefect_server fixture turns it off in-process.)
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect-home")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = "None"
 os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
 os.environ["PREFECT_SERVER_LOGGING_LEVEL"] = "WARNING"
 os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
+os.environ["HYPEREXPORT_RETRY_BACKOFF_SECONDS"] = "0.2"
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -83,15 +84,18 @@ class PrefectServer:
 @pytest.fixture(scope="session")
 def prefect_server():
     """One server per session; tests talk to it through PREFECT_API_URL."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     server = PrefectServer(_SESSION_HOME / "server-home")
     server.start()
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield server
     finally:
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()  # before the server goes, or the log worker retries against nothing
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
 

@@ -26,12 +26,13 @@ from pathlib import Path
 
 from ..errors import HyperExportError, InvalidInputError, TransferError
 from ..fsutil import commit, ensure_free_space, partial_path
-from ..progress import ProgressCallback, ProgressMeter, ProgressSnapshot, SnapshotCallback
+from ..progress import ProgressCallback, ProgressMeter, SnapshotCallback
 from . import journal
 from .fetch import RangeFetcher
 from .hasher import FileHasher, Frontier
 from .options import TransferOptions
 from .plan import Plan, make_plan
+from .relay import ProgressRelay
 from .result import TransferResult
 from .retry import call_with_retry
 from .source import ByteRangeSource, DataRange, SourceInfo
@@ -40,6 +41,10 @@ from .verify import algorithms_for, compare, expected_checksums, hash_file
 from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
+
+#: Flush (fdatasync) the partial file after this many new bytes, so that the
+#: page cache never holds much unwritten data and the final fsync is short.
+FLUSH_BYTES = 256 * 1024 * 1024
 
 
 def download(
@@ -52,13 +57,24 @@ def download(
     file_index: int = 1,
     total_files: int = 1,
 ) -> TransferResult:
-    """Download ``source`` to ``dest``; see the module docstring. Callbacks run in worker threads, serialised."""
+    """Download ``source`` to ``dest``; see the module docstring.
+
+    ``progress`` gets the seeds' ``(current, total, file_name, file_index, total_files)``
+    and ``on_snapshot`` a ``ProgressSnapshot`` (speed, ETA), at most every
+    ``options.progress_interval`` seconds and once at the end with
+    ``current == total``. ``total`` counts the bytes that hold data (the size,
+    unless the source declares holes) and ``current`` starts at the bytes a
+    previous run left; it never goes backwards. Callbacks run in worker
+    threads, one at a time. Errors are from ``hyperexport.errors`` (sources must
+    translate their SDK's errors; a foreign exception from ``read_range`` becomes
+    a ``TransferError``).
+    """
     options = options or TransferOptions()
     configure = getattr(source, "configure", None)
     if callable(configure):
         configure(options)
     try:
-        run = _Download(source, Path(dest), options, _Relay(progress, on_snapshot), file_index, total_files)
+        run = _Download(source, Path(dest), options, ProgressRelay(progress, on_snapshot), file_index, total_files)
         return run.run()
     finally:
         close = getattr(source, "close", None)
@@ -66,31 +82,10 @@ def download(
             close()
 
 
-class _Relay:
-    """Serialises callbacks and drops stale snapshots, so ``current`` never goes backwards."""
-
-    def __init__(self, progress: ProgressCallback | None, on_snapshot: SnapshotCallback | None) -> None:
-        self.progress, self.on_snapshot = progress, on_snapshot
-        self._lock = threading.Lock()
-        self._last = -1
-
-    @property
-    def wanted(self) -> bool:
-        return self.progress is not None or self.on_snapshot is not None
-
-    def __call__(self, snap: ProgressSnapshot) -> None:
-        with self._lock:
-            if snap.current < self._last:
-                return
-            self._last = snap.current
-            if self.progress is not None:
-                self.progress(snap.current, snap.total, snap.file_name, snap.file_index, snap.total_files)
-            if self.on_snapshot is not None:
-                self.on_snapshot(snap)
-
-
 class _Download:
-    def __init__(self, source, dest: Path, options: TransferOptions, relay: _Relay, file_index: int, total_files: int):
+    def __init__(
+        self, source, dest: Path, options: TransferOptions, relay: ProgressRelay, file_index: int, total_files: int
+    ):
         self.source, self.dest, self.options, self.relay = source, dest, options, relay
         self.file_index, self.total_files = file_index, total_files
         self.partial = partial_path(dest)
@@ -174,9 +169,17 @@ class _Download:
             os.fdatasync(fd)  # what the page cache held is now on disk: the record may say so
         plan = make_plan(info, self.options, completed)
         if not fresh:
-            log.info("%s: resuming, %d of %d bytes already there", self.source.name, plan.resumed_bytes, plan.data_bytes)
+            log.info(
+                "%s: resuming, %d of %d bytes already there", self.source.name, plan.resumed_bytes, plan.data_bytes
+            )
         if self.options.preflight:
-            ensure_free_space(self.dest.parent, plan.fetch_bytes, what=f"downloading {self.source.name}")
+            try:
+                ensure_free_space(self.dest.parent, plan.fetch_bytes, what=f"downloading {self.source.name}")
+            except HyperExportError:
+                if fresh:  # nothing worth keeping: leave no trace
+                    self.partial.unlink(missing_ok=True)
+                    self.sidecar.unlink(missing_ok=True)
+                raise
         record = None
         if info.identity:
             record = journal.ResumeRecord(self.sidecar)
@@ -194,7 +197,7 @@ class _Download:
         frontier = Frontier(info.size)
         for extent in plan.holes + plan.resumed:
             frontier.add(extent.offset, extent.length)
-        hasher = FileHasher(fd, frontier, algorithms_for(expected)).start()
+        hasher = FileHasher(fd, frontier, algorithms_for(expected), plan.holes).start()
         abort = threading.Event()
         throttle = TokenBucket(self.options.bandwidth_limit_bps) if self.options.bandwidth_limit_bps else None
         fetcher = RangeFetcher(
@@ -207,21 +210,24 @@ class _Download:
                 record.add(chunk.offset, chunk.length)
             frontier.add(chunk.offset, chunk.length)
 
-        checkpointer = journal.Checkpointer(record, fd, self.options.checkpoint_interval) if record else None
-        if checkpointer is not None:
-            checkpointer.start()
+        checkpointer = journal.Checkpointer(
+            fd, record, self.options.checkpoint_interval, lambda: fetcher.stats.bytes_fetched, FLUSH_BYTES
+        )
+        checkpointer.start()
         try:
             failure = WorkerPool(fetcher, plan.chunks, self.options.connections, on_done).run()
         except BaseException:
             hasher.abort()
             raise
         finally:
-            if checkpointer is not None:
-                checkpointer.stop()
+            checkpointer.stop()
         if failure is not None:
             hasher.abort()
             if record is not None:
-                record.checkpoint(fd)
+                try:
+                    record.checkpoint(fd)
+                except OSError as exc:
+                    log.warning("could not checkpoint %s: %s", self.partial, exc)
             raise self._failure_error(*failure, plan)
         fetched_at = time.monotonic()
         digests = hasher.result()

@@ -38,7 +38,7 @@ class FileRangeSource:
         self._data_ranges = [DataRange(*r) for r in data_ranges] if data_ranges is not None else None
         self._detect_holes = detect_holes
         self._checksums = dict(checksums or {})
-        self._read_size = read_size or 1024 * 1024
+        self._read_size = read_size or 256 * 1024
         self._fd: int | None = None
         self._lock = threading.Lock()
         self._size = 0
@@ -54,7 +54,9 @@ class FileRangeSource:
                 except FileNotFoundError:
                     raise SourceNotFoundError(f"{self.name} does not exist") from None
                 except PermissionError:
-                    raise AccessDeniedError(f"{self.name}: permission denied; check the file's owner and mode") from None
+                    raise AccessDeniedError(
+                        f"{self.name}: permission denied; check the file's owner and mode"
+                    ) from None
                 except IsADirectoryError:
                     raise InvalidInputError(f"{self.name} is a directory, not a disk image") from None
                 except OSError as exc:

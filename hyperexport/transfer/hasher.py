@@ -1,19 +1,24 @@
 """Whole-file checksums of a file written out of order, without a second pass at the end.
 
 ``Frontier`` tracks the contiguous prefix ``[0, frontier)`` whose bytes are
-final (written ranges, ranges kept from a previous run, and holes, which read
-back as zeros). ``FileHasher`` runs one thread per algorithm that reads the
-prefix back as it grows -- from the page cache, just behind the writers -- so
-when the last range lands only the tail remains to hash.
+final (written ranges, ranges kept from a previous run, and holes).
+``FileHasher`` runs one thread per algorithm that reads the prefix back as it
+grows -- from the page cache, just behind the writers -- so when the last
+range lands only the tail remains to hash. Known holes are hashed from a zero
+buffer instead of being read (reading a hole fills the page cache with zero
+pages).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import threading
+from collections.abc import Sequence
 
 from .checksums import new_hasher
+from .source import DataRange
 
 READ_BLOCK = 4 * 1024 * 1024
 
@@ -55,11 +60,16 @@ class Frontier:
 
 
 class FileHasher:
-    """Hash ``fd`` from offset 0 to ``frontier.size`` as the frontier advances."""
+    """Hash ``fd`` from offset 0 to ``frontier.size`` as the frontier advances.
 
-    def __init__(self, fd: int, frontier: Frontier, algorithms: list[str]) -> None:
+    ``holes``: sorted, disjoint ranges known to be zeros; they are not read.
+    """
+
+    def __init__(self, fd: int, frontier: Frontier, algorithms: list[str], holes: Sequence[DataRange] = ()) -> None:
         self._fd = fd
         self._frontier = frontier
+        self._holes = list(holes)
+        self._hole_starts = [h.offset for h in self._holes]
         self._hashers = {alg: new_hasher(alg) for alg in algorithms}
         self._errors: list[BaseException] = []
         self._threads = [
@@ -74,8 +84,8 @@ class FileHasher:
 
     def _run(self, algorithm: str) -> None:
         hasher = self._hashers[algorithm]
-        buffer = bytearray(READ_BLOCK)
-        view = memoryview(buffer)
+        view = memoryview(bytearray(READ_BLOCK))
+        zeros = memoryview(bytes(READ_BLOCK))
         position, size = 0, self._frontier.size
         try:
             while position < size:
@@ -83,14 +93,29 @@ class FileHasher:
                 if limit <= position:
                     return  # aborted
                 while position < limit:
-                    want = min(READ_BLOCK, limit - position)
+                    hole_end, data_end = self._extent_at(position, limit)
+                    if hole_end > position:
+                        n = min(READ_BLOCK, hole_end - position)
+                        hasher.update(zeros[:n])
+                        position += n
+                        continue
+                    want = min(READ_BLOCK, data_end - position)
                     got = os.preadv(self._fd, [view[:want]], position)
                     if got <= 0:
                         raise OSError(f"short read at offset {position} while hashing")
                     hasher.update(view[:got])
                     position += got
-        except BaseException as exc:  # reported by result()
+        except BaseException as exc:  # noqa: BLE001 - reported by result()
             self._errors.append(exc)
+
+    def _extent_at(self, position: int, limit: int) -> tuple[int, int]:
+        """``(hole_end, data_end)``: where the hole at ``position`` ends (``position`` if none)
+        and where the data from ``position`` ends (the next hole), both capped at ``limit``."""
+        i = bisect.bisect_right(self._hole_starts, position) - 1
+        if i >= 0 and position < self._holes[i].end:
+            return min(self._holes[i].end, limit), position
+        following = self._hole_starts[i + 1] if i + 1 < len(self._holes) else limit
+        return position, min(following, limit)
 
     def abort(self) -> None:
         self._frontier.abort()

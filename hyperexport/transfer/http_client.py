@@ -3,7 +3,7 @@
 httpcore reads the socket 64 KiB at a time, and the per-read Python work in
 h11 then caps one process at a few hundred MiB/s. ``LargeReadBackend`` wraps
 httpcore's network backend so each socket read asks for up to ``read_size``
-bytes (1 MiB by default): the same bytes with a sixteenth of the overhead.
+bytes (256 KiB by default): the same bytes with a sixteenth of the overhead.
 It is installed on the transport's connection pool; if a future httpx moves
 that attribute, the client still works, only slower (``is_tuned`` tells).
 """

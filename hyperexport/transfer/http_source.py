@@ -252,7 +252,9 @@ class HttpRangeSource:
     def _transport_error(self, exc: BaseException, what: str) -> TransferError:
         kind = type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
-            detail = "timed out (no data within the read timeout)" if isinstance(exc, httpx.ReadTimeout) else "timed out"
+            detail = (
+                "timed out (no data within the read timeout)" if isinstance(exc, httpx.ReadTimeout) else "timed out"
+            )
         else:
             detail = redact_text(str(exc), self.url) or "connection failed"
         return TransferError(f"{self.name}: {what} failed: {kind}: {detail}")

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from ..fsutil import fsync_dir, partial_path
@@ -126,19 +127,33 @@ class ResumeRecord:
 
 
 class Checkpointer(threading.Thread):
-    """Calls ``record.checkpoint`` every ``interval`` seconds until ``stop`` is set."""
+    """Flushes the partial file while the download runs, so the final fsync is short.
 
-    def __init__(self, record: ResumeRecord, data_fd: int, interval: float) -> None:
+    Every ``interval`` seconds, or as soon as ``flush_bytes`` more bytes were
+    written (``written()`` counts them), it fdatasyncs the data and, when there
+    is a resume record, marks the ranges recorded so far as durable.
+    """
+
+    def __init__(self, data_fd: int, record: ResumeRecord | None, interval: float, written, flush_bytes: int) -> None:
         super().__init__(name="transfer-checkpoint", daemon=True)
-        self._record, self._fd, self._interval = record, data_fd, interval
+        self._fd, self._record, self._interval = data_fd, record, interval
+        self._written, self._flush_bytes = written, flush_bytes
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self.stop_event.wait(self._interval):
+        last_time, last_bytes = time.monotonic(), self._written()
+        while not self.stop_event.wait(min(self._interval, 0.25)):
+            now, written = time.monotonic(), self._written()
+            if now - last_time < self._interval and written - last_bytes < self._flush_bytes:
+                continue
+            last_time, last_bytes = now, written
             try:
-                self._record.checkpoint(self._fd)
+                if self._record is not None:
+                    self._record.checkpoint(self._fd)
+                else:
+                    os.fdatasync(self._fd)
             except OSError as exc:  # the workers will hit the same problem and report it
-                log.warning("checkpoint of %s failed: %s", self._record.path, exc)
+                log.warning("checkpoint of %s failed: %s", self._record.path if self._record else "data", exc)
                 return
 
     def stop(self) -> None:

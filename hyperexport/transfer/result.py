@@ -15,11 +15,15 @@ class TransferResult(BaseModel):
     source: str = Field(description="The source's name, secrets redacted.")
     bytes_fetched: int = Field(description="Bytes received from the source in this run (retries included).")
     bytes_resumed: int = Field(description="Bytes a previous run had already written and this one kept.")
-    bytes_sparse: int = Field(default=0, description="Bytes the source declared empty, left as holes and never fetched.")
+    bytes_sparse: int = Field(
+        default=0, description="Bytes the source declared empty, left as holes and never fetched."
+    )
     sha256: str = Field(description="sha256 of the file, 64 lowercase hex digits (holes hash as zeros).")
     duration_seconds: float = Field(description="Wall time of this call, to a verified, renamed file.")
     ranges_fetched: int = Field(description="Ranged reads that completed in this run.")
-    ranges_skipped_sparse: int = Field(default=0, description="Empty extents (holes) the source declared and we skipped.")
+    ranges_skipped_sparse: int = Field(
+        default=0, description="Empty extents (holes) the source declared and we skipped."
+    )
     retries: int = Field(default=0, description="Attempts that failed with a transient error and were retried.")
     verified_checksums: list[str] = Field(
         default_factory=list, description="Checks that passed, e.g. 'md5', 'crc32c', 'md5-per-range'."

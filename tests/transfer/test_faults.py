@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.fault_server import corrupt, fail_with, reset_after, retry_after, stall
 
 from hyperexport import fsutil
 from hyperexport.errors import (
@@ -13,7 +14,6 @@ from hyperexport.errors import (
     TransferError,
 )
 from hyperexport.transfer import HttpRangeSource, download
-from support.fault_server import corrupt, fail_with, reset_after, retry_after, stall
 
 from ._helpers import KiB, fast_options, leftovers, sha256
 
@@ -73,7 +73,9 @@ def test_transient_errors_give_up_after_max_attempts(fault_server, payload, tmp_
     assert fault_server.stats.count(status=500) == 3
 
 
-@pytest.mark.parametrize(("status", "error"), [(403, AccessDeniedError), (401, AccessDeniedError), (404, SourceNotFoundError)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(403, AccessDeniedError), (401, AccessDeniedError), (404, SourceNotFoundError)]
+)
 def test_permanent_statuses_fail_fast(fault_server, payload, tmp_path, status, error):
     url = fault_server.add_file("/disk.raw", payload)
     fault_server.add_fault(fail_with(status, times=None))
@@ -130,7 +132,7 @@ def test_preflight_fails_before_downloading(fault_server, payload, tmp_path, mon
     with pytest.raises(InsufficientSpaceError, match="GiB is free"):
         download(HttpRangeSource(url), dest, fast_options())
     assert fault_server.stats.bytes_served == 0
-    assert not dest.exists()
+    assert leftovers(dest) == []
 
 
 def test_connection_refused_is_transient_and_redacted(tmp_path):

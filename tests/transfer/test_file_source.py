@@ -96,3 +96,11 @@ def test_custom_block_source_bad_block(tmp_path):
     with pytest.raises(IntegrityError, match=r"block 4 does not match"):
         download(BlockSource(os.urandom(4 * MiB), bad_block=4), dest, fast_options())
     assert not dest.exists() and "snap.raw.part" in leftovers(dest)
+
+
+def test_all_holes(tmp_path):
+    (tmp_path / "src").write_bytes(os.urandom(MiB))
+    dest = tmp_path / "dst"
+    result = download(FileRangeSource(tmp_path / "src", data_ranges=[]), dest, fast_options())
+    assert dest.read_bytes() == bytes(MiB) and result.bytes_fetched == 0
+    assert result.sha256 == sha256(bytes(MiB)) and dest.stat().st_blocks == 0

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import base64
+import fcntl
+import hashlib
 import os
 
+import pytest
+
+from hyperexport.errors import InvalidInputError
 from hyperexport.progress import ProgressSnapshot
 from hyperexport.transfer import DataRange, HttpRangeSource, download
 from hyperexport.transfer.checksums import supported
@@ -116,13 +121,23 @@ def test_empty_object(fault_server, tmp_path):
 
 def test_crc32c_from_x_goog_hash(fault_server, payload, tmp_path):
     if not supported("crc32c"):
-        import pytest
-
         pytest.skip("google-crc32c is not installed")
     import google_crc32c
 
     crc = base64.b64encode(google_crc32c.Checksum(payload).digest()).decode()
-    md5 = base64.b64encode(__import__("hashlib").md5(payload).digest()).decode()
-    url = fault_server.add_file("/gcs.raw", payload, content_md5=False, headers={"x-goog-hash": f"crc32c={crc},md5={md5}"})
+    md5 = base64.b64encode(hashlib.md5(payload).digest()).decode()
+    url = fault_server.add_file(
+        "/gcs.raw", payload, content_md5=False, headers={"x-goog-hash": f"crc32c={crc},md5={md5}"}
+    )
     result = download(HttpRangeSource(url), tmp_path / "gcs.raw", fast_options())
     assert result.verified_checksums == ["crc32c", "md5"]
+
+
+def test_second_downloader_is_refused(fault_server, payload, tmp_path):
+    url = fault_server.add_file("/disk.raw", payload)
+    dest = tmp_path / "disk.raw"
+    with open(tmp_path / "disk.raw.part", "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(InvalidInputError, match="another process"):
+            download(HttpRangeSource(url), dest, fast_options())
+    assert not dest.exists()

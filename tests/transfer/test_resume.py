@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.fault_server import fail_with
 
 from hyperexport.errors import TransferError
 from hyperexport.transfer import HttpRangeSource, download
-from support.fault_server import fail_with
 
 from ._helpers import KiB, MiB, fast_options, leftovers, sha256
 

@@ -10,8 +10,8 @@ import pytest
 from tenacity import RetryCallState, Retrying
 
 from hyperexport.errors import TransferError
-from hyperexport.transfer import DataRange, TransferOptions, redact_url
-from hyperexport.transfer import journal, ranges as R
+from hyperexport.transfer import DataRange, TransferOptions, journal, redact_url
+from hyperexport.transfer import ranges as R
 from hyperexport.transfer.fetch import is_zero
 from hyperexport.transfer.http_client import is_tuned, make_client
 from hyperexport.transfer.retry import wait_strategy

@@ -1,0 +1,45 @@
+"""The convert-manifest flow: convert and validate the disks of an existing Artifact Manifest."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, tags, task
+
+from hyperexport import migration
+from hyperexport.models import ExportResult, StagedDisk, VmInfo
+from hyperexport.report import MigrationReport, StepTiming
+from tasks import convert_disks, detect_provider, publish_report, validate_disks
+from tasks.policy import QUICK
+
+
+@task(name="adopt-manifest", **QUICK)
+def adopt_manifest(manifest_path: Path, request: migration.MigrationRequest) -> tuple[Path, list[StagedDisk]]:
+    return migration.adopt_manifest(manifest_path, request)
+
+
+@flow(name="convert-manifest", log_prints=True)
+def convert_manifest(manifest_path: Path, request: migration.MigrationRequest) -> MigrationReport:
+    """Like migrate-vm from the manifest on: detect provider, convert, validate, report."""
+    started = datetime.now(timezone.utc)
+    clock = time.monotonic()
+    working, disks = adopt_manifest(manifest_path, request)
+    with tags(request.provider.value):
+        detect_provider(working, request.provider)
+        conversion = convert_disks(request, working)
+        validation = None if request.convert_options.dry_run else validate_disks(request, disks, conversion)
+    manifest = migration.load_manifest(working)
+    export = ExportResult(
+        provider=manifest.source.provider,
+        export_method=manifest.source.export_method or "manifest",
+        vm=VmInfo(vm_id=manifest.source.vm_id, vm_name=manifest.source.vm_name),
+        disks=[{"id": d.id, "location": str(d.path), "format": d.format, "file_name": d.path.name} for d in disks],
+    )
+    report = migration.build_report(
+        request, export, disks, working, conversion, validation, started=started,
+        timings=[StepTiming(step="convert-manifest", seconds=time.monotonic() - clock)],
+        source_description=f"artifact manifest {manifest_path}",
+    )
+    return publish_report(report, request.output_dir)

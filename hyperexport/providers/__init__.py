@@ -1,0 +1,1 @@
+"""Sources of VMs: one module per provider, all of the same shape (see base.py)."""

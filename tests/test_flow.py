@@ -1,0 +1,105 @@
+"""The migrate-vm flow on a real Prefect server: artifacts, tags, and a retry that skips finished steps."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.sorting import ArtifactSort, TaskRunSort
+from prefect.flow_engine import run_flow
+from prefect.states import AwaitingRetry
+
+from flows.migrate_vm import migrate_vm
+from hyperexport.samples import make_disk, make_ova
+from support.migrate import assert_identical, local_request
+
+
+def task_runs_by_name(flow_run_id) -> dict[str, list]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200,
+        )
+    grouped: dict[str, list] = {}
+    for run in sorted(runs, key=lambda r: r.expected_start_time or r.created):
+        grouped.setdefault(run.name.rsplit("-", 1)[0], []).append(run)
+    return grouped
+
+
+def artifacts_of(flow_run_id) -> list:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])),
+            sort=ArtifactSort.CREATED_DESC, limit=200,
+        )
+
+
+def test_flow_publishes_progress_and_summary_artifacts_and_tags_tasks(prefect_server, base_raw, second_raw, tmp_path):
+    ova = make_ova([base_raw, second_raw], tmp_path / "shop.ova", "shop")
+    state = migrate_vm(local_request(ova, tmp_path / "out"), return_state=True)
+    assert state.is_completed(), state.message
+    report = state.result()
+    for output, raw in zip(report.conversion.converted_files, [base_raw, second_raw]):
+        assert_identical(raw, "raw", output)
+
+    flow_run_id = state.state_details.flow_run_id
+    runs = task_runs_by_name(flow_run_id)
+    assert {"export", "download", "generate-manifest", "detect-provider", "convert", "validate", "report"} <= set(runs)
+    for name in ("export", "download", "convert", "validate"):
+        assert all("local" in run.tags for run in runs[name]), f"{name} is not tagged with its provider"
+    assert len(runs["download"]) == 2
+
+    artifacts = artifacts_of(flow_run_id)
+    progress = [a for a in artifacts if a.type == "progress"]
+    assert len(progress) == 2 and all(a.data == 100.0 for a in progress)
+    summary = [a for a in artifacts if a.type == "markdown"]
+    assert len(summary) == 1
+    text = summary[0].data
+    assert "| disk-0 |" in text and "| disk-1 |" in text and "passed" in text and "disk-1.qcow2" in text
+
+
+@pytest.fixture
+def flaky_hyper2kvm(tmp_path) -> tuple[Path, Path]:
+    """The real hyper2kvm, refusing to run while a marker file exists."""
+    marker = tmp_path / "fail-now"
+    marker.touch()
+    real = Path(sys.executable).parent / "hyper2kvm"
+    binary = tmp_path / "hyper2kvm"
+    binary.write_text(f'#!/bin/sh\nif [ -e "{marker}" ]; then echo "simulated converter crash" >&2; exit 3; fi\nexec "{real}" "$@"\n')
+    binary.chmod(0o755)
+    return binary, marker
+
+
+def test_retried_flow_run_skips_export_and_download(prefect_server, base_raw, flaky_hyper2kvm, tmp_path):
+    binary, marker = flaky_hyper2kvm
+    disk = make_disk(base_raw, "vmdk-stream", tmp_path / "src")
+    request = local_request(disk, tmp_path / "out")
+    request.converter_config.binary_path = binary
+    parameters = {"request": request}
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(migrate_vm, parameters=parameters)
+    first = run_flow(migrate_vm, flow_run=flow_run, parameters=parameters, return_type="state")
+    assert first.is_failed()
+    assert "hyper2kvm failed (exit 3)" in str(first.result(raise_on_failure=False))
+
+    # What the dashboard's Retry does: force the run back to AwaitingRetry, then a runner picks it up.
+    marker.unlink()
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, AwaitingRetry(), force=True)
+        flow_run = client.read_flow_run(flow_run.id)
+    second = run_flow(migrate_vm, flow_run=flow_run, parameters=parameters, return_type="state")
+    assert second.is_completed(), second.message
+
+    runs = task_runs_by_name(flow_run.id)
+    for step in ("export", "download"):
+        states = [run.state.name for run in runs[step]]
+        assert states == ["Completed", "Cached"], f"{step} ran again on retry: {states}"
+    convert_states = [run.state.name for run in runs["convert"]]
+    assert convert_states[0] == "Failed" and convert_states[-1] == "Completed"
+    assert_identical(base_raw, "raw", tmp_path / "out" / "disk-0.qcow2")

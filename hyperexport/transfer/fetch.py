@@ -13,6 +13,7 @@ from tenacity import RetryCallState
 
 from ..errors import HyperExportError, InsufficientSpaceError, InvalidInputError, TransferError
 from .options import TransferOptions
+from .redact import redact_text
 from .retry import Aborted, retrying
 from .source import Buffer, ByteRangeSource, DataRange
 from .throttle import TokenBucket
@@ -95,8 +96,9 @@ class RangeFetcher:
             raise
         except Exception as exc:  # a source that raised outside the error tree: do not retry blindly
             raise TransferError(
-                f"{self.source.name}: reading bytes {chunk.offset}-{chunk.end - 1} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+                f"{self.source.name}: reading bytes {chunk.offset}-{chunk.end - 1} failed: "
+                f"{type(exc).__name__}: {redact_text(str(exc))}"
+            ) from None
         with self.stats.lock:
             self.stats.ranges_fetched += 1
 

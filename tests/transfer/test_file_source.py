@@ -104,3 +104,16 @@ def test_all_holes(tmp_path):
     result = download(FileRangeSource(tmp_path / "src", data_ranges=[]), dest, fast_options())
     assert dest.read_bytes() == bytes(MiB) and result.bytes_fetched == 0
     assert result.sha256 == sha256(bytes(MiB)) and dest.stat().st_blocks == 0
+
+
+def test_foreign_exception_becomes_redacted_transfer_error(tmp_path):
+    from hyperexport.errors import TransferError
+
+    class Broken(BlockSource):
+        def read_range(self, offset, length):
+            raise RuntimeError("SDK said: https://acct.example/disk?sig=TOPSECRET failed")
+            yield b""
+
+    with pytest.raises(TransferError) as info:
+        download(Broken(os.urandom(MiB)), tmp_path / "x.raw", fast_options())
+    assert "TOPSECRET" not in str(info.value) and "RuntimeError" in str(info.value)

@@ -5,10 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .cache/stamps
 APT_PACKAGES := qemu-utils
-BENCH_APT_PACKAGES := nginx-light aria2 curl
+# Guest fixes (hyper2kvm FIX through libguestfs) are tested for real: the appliance needs a kernel.
+TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprogs
+BENCH_APT_PACKAGES := nginx-light aria2 curl time
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench system-deps bench-deps venv clean
+.PHONY: demo test bench system-deps test-deps bench-deps venv clean
 
 $(STAMPS):
 	@mkdir -p $(STAMPS)
@@ -24,9 +26,14 @@ define apt_install
 	fi
 endef
 
+# Debian's python3 lacks ensurepip (so venv cannot bootstrap pip) until python3-venv is installed.
+VENV_APT_PACKAGE := $(shell $(PYTHON) -c "import ensurepip" 2>/dev/null || echo python3-venv)
+
 system-deps: | $(STAMPS)
-	$(call apt_install,$(APT_PACKAGES))
-	@$(PYTHON) -c "import ensurepip" 2>/dev/null || { $(call apt_install,python3-venv) ; }
+	$(call apt_install,$(APT_PACKAGES) $(VENV_APT_PACKAGE))
+
+test-deps: system-deps
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 bench-deps: system-deps
 	$(call apt_install,$(BENCH_APT_PACKAGES))
@@ -45,7 +52,7 @@ demo: venv
 	$(VENV)/bin/hyperexport --provider local --vm demo-output/sample-vm.ova --output demo-output/migrated --convert
 	@echo; echo "qcow2 disks: $$(ls demo-output/migrated/*.qcow2)"; echo "report:      demo-output/migrated/migration-report.json"
 
-test: venv
+test: venv test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv bench-deps

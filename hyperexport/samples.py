@@ -158,6 +158,40 @@ def make_ova(base_raws: list[Path], dest: Path, name: str = "sample-vm", **ovf_o
     return dest
 
 
+def make_linux_guest(path: Path, size_mib: int = 128) -> Path:
+    """A raw disk with an MBR and one ext4 root partition holding a minimal Debian /etc (for guest-fix tests).
+
+    Built with mkfs.ext4 -d, so it needs neither root nor libguestfs.
+    """
+    import struct
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        for directory in ("etc", "bin", "usr/bin", "boot", "tmp", "var"):
+            (root / directory).mkdir(parents=True)
+        (root / "etc/fstab").write_text("/dev/sda1 / ext4 defaults 0 1\n")
+        (root / "etc/os-release").write_text(
+            'NAME="Debian GNU/Linux"\nID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
+        )
+        (root / "etc/debian_version").write_text("12.0\n")
+        (root / "etc/hostname").write_text("sample\n")
+        start, sectors = 2048, size_mib * 2048 - 2048
+        partition = Path(tmp) / "part.ext4"
+        _run("mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(root), str(partition), f"{sectors // 2}k")
+        with open(path, "wb") as disk:
+            disk.truncate(size_mib * MiB)
+            disk.seek(446)
+            disk.write(struct.pack("<B3sB3sII", 0x80, b"\x00\x02\x00", 0x83, b"\xff\xff\xff", start, sectors))
+            disk.seek(510)
+            disk.write(b"\x55\xaa")
+            disk.seek(start * 512)
+            with open(partition, "rb") as part:
+                while block := part.read(MiB):
+                    disk.write(block)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m hyperexport.samples {ova,ovf,KIND} DEST``: build a sample VM or disk."""
     import argparse

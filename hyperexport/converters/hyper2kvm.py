@@ -8,7 +8,9 @@ What hyper2kvm 0.2.1 gets wrong, and what we do instead:
 - its FIX edits the input disk in place: it gets a qcow2 overlay backed by
   the source, and the output is converted from the overlay;
 - its VALIDATE passes corrupt images: never enabled; hyperexport.validation
-  judges the outputs.
+  judges the outputs;
+- its FIX sub-step ``remove_vmware_tools`` hangs forever (a FUSE mount_local
+  thread against umount_local): kept off.
 What only hyper2kvm does — loading the manifest, inspecting and fixing the
 guest, its report — it still does. Without guest fixes it loads and reports
 on the manifest while qemu-img converts, so the default path costs no more
@@ -179,7 +181,9 @@ class Hyper2KVMConverter:
                     inspect=PipelineStage(enabled=fix),
                     fix=PipelineStage(
                         enabled=options.fix_guest, backup=False, update_grub=True, regen_initramfs=True,
-                        fstab_mode="stabilize-all", remove_vmware_tools=True,
+                        fstab_mode="stabilize-all",
+                        # 0.2.1 deadlocks in this step (mount_local vs umount_local): keep it off.
+                        remove_vmware_tools=False,
                     ),
                 ),
                 "output": ManifestOutput(directory=str(work), format=manifest.output.format),

@@ -1,0 +1,44 @@
+"""Guest fixes through hyper2kvm and libguestfs (TCG here): the source is never written, the output is fixed.
+
+Slow (a libguestfs appliance boots under TCG), so it runs once, on the smallest guest that proves it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from hyperexport.migration import run_migration
+from hyperexport.samples import make_linux_guest
+from support.migrate import local_request, sha256
+
+pytestmark = pytest.mark.slow
+
+
+def _guest_fstab(image) -> str:
+    env = {**os.environ, "LIBGUESTFS_BACKEND": "direct", "LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"}
+    proc = subprocess.run(["guestfish", "--ro", "-a", str(image), "-m", "/dev/sda1", "cat", "/etc/fstab"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_fix_runs_on_an_overlay_and_leaves_the_source_untouched(tmp_path):
+    source = make_linux_guest(tmp_path / "guest.raw")
+    before = sha256(source)
+    lines: list[str] = []
+    report = run_migration(local_request(source, tmp_path / "out", fix_guest=True), log=lines.append)
+
+    assert sha256(source) == before, "hyper2kvm's FIX wrote to the source disk"
+    assert report.success and report.conversion.guest_modified
+    output = report.conversion.converted_files[0]
+    verdict = report.validation.disks[0]
+    assert (verdict.check.value, verdict.virtual_size.value, verdict.compare.value) == ("passed", "passed", "skipped")
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(output)], capture_output=True, text=True).stdout
+    assert "backing-filename" not in info, "the output must stand alone, not lean on the overlay"
+    fstab = _guest_fstab(output)
+    assert "UUID=" in fstab and "/dev/sda1" not in fstab.split("#")[0], fstab
+    assert "/dev/sda1 / ext4" in _guest_fstab(source)
+    assert any("hyper2kvm:" in line and "fix" in line.lower() for line in lines)

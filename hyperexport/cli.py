@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compress", type=int, default=0, metavar="0-9", help="compress qcow2 output (0: no)")
     parser.add_argument("--connections", type=int, help="parallel connections per disk download")
     parser.add_argument("--bandwidth-limit", type=int, metavar="BYTES_PER_S", help="cap download speed")
+    parser.add_argument(
+        "--keep-cloud-artifacts", action="store_true",
+        help="keep the snapshots, images and export objects the run created (default: remove them)",
+    )
     parser.add_argument("--credentials-block", help="name of the Prefect block with the provider's credentials")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     return parser
@@ -83,7 +87,10 @@ def request_from_args(args: argparse.Namespace):
         MigrationRequest,
         provider=args.provider,
         source=source,
-        export={"output_dir": args.output, "connections": args.connections, "bandwidth_limit_bps": args.bandwidth_limit},
+        export={
+            "output_dir": args.output, "connections": args.connections, "bandwidth_limit_bps": args.bandwidth_limit,
+            "keep_cloud_artifacts": args.keep_cloud_artifacts,
+        },
         convert=args.convert,
         converter=args.converter,
         convert_options={

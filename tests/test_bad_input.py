@@ -6,6 +6,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -19,7 +20,8 @@ from support.migrate import tree_digest
 
 def run_cli(server, *args: str) -> tuple[int, str]:
     """The real command, in its own process, against the session's Prefect server."""
-    proc = subprocess.run(["hyperexport", "--no-progress", *args], env=server.env(), capture_output=True, text=True, timeout=300)
+    command = [str(Path(sys.executable).with_name("hyperexport")), "--no-progress", *args]
+    proc = subprocess.run(command, env=server.env(), capture_output=True, text=True, timeout=300)
     return proc.returncode, proc.stderr
 
 

@@ -12,7 +12,7 @@ from .base import ProviderModule
 
 # Providers whose module ships in this release. The others are known names
 # (their tags and limits exist) whose export code has not landed yet.
-AVAILABLE = {"local": "hyperexport.providers.local"}
+AVAILABLE = {"local": "hyperexport.providers.local", "aws": "hyperexport.providers.aws"}
 
 
 def get_provider(name: str) -> ProviderModule:

@@ -1,0 +1,253 @@
+"""The ``aws`` provider: an EC2 instance, an AMI or an EBS snapshot, to one raw or VM Export image per disk.
+
+Two export methods:
+
+``ebs-direct`` (default)
+    An instance gets one multi-volume snapshot set (CreateSnapshots; with
+    ``stop_instance`` it is stopped first and started again right after); an
+    AMI's snapshots or the given snapshot are used as they are. Each snapshot
+    is read block by block through the EBS direct APIs (``aws_ebs``), many
+    blocks in parallel, each checked against its SHA-256; unwritten blocks stay
+    holes. One raw image per volume. Needs no bucket and no vmimport role.
+``export-image``
+    VM Import/Export (``aws_export_image``): ExportImage for an AMI,
+    CreateInstanceExportTask for an instance, to ``bucket`` as VMDK, VHD or
+    RAW, then a parallel ranged download from S3 (``aws_s3``), checksum checked.
+
+Everything a run creates (snapshots, export tasks, S3 objects) is tagged or
+prefixed with its run id, recorded in ``ExportResult.created_resources``, and
+removed by ``cleanup`` (``aws_cleanup``) unless ``keep_cloud_artifacts`` is set;
+a failed export removes what it had created before it raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidInputError
+from ..models import (
+    DiskFormat,
+    DiskSource,
+    DiskType,
+    ExportOptions,
+    ExportResult,
+    VmInfo,
+)
+from . import aws_cleanup, aws_export_image, aws_metadata, aws_snapshots
+from .aws_clients import AwsContext, Run, make_context
+from .aws_ebs import EbsSnapshotSource
+from .aws_metadata import GiB, Volume
+from .aws_s3 import S3ObjectSource
+
+log = logging.getLogger(__name__)
+
+NAME = "aws"
+#: Parallel reads per disk: 64 GetSnapshotBlock calls in flight, as coldsnap does (S3 copes as well).
+DEFAULT_CONNECTIONS = 64
+#: The seeds' advice: 3-5 concurrent AWS exports.
+RECOMMENDED_LIMIT = 4
+
+_REGION = re.compile(r"^[a-z]{2,4}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+_IDS = {"ami": re.compile(r"^ami-[0-9a-f]{8,17}$"), "snapshot": re.compile(r"^snap-[0-9a-f]{8,17}$")}
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instance: str | None = Field(default=None, min_length=1, description="Instance id (i-...) or Name tag (--instance).")
+    ami: str | None = Field(default=None, description="AMI id to export (--ami).")
+    snapshot: str | None = Field(default=None, description="EBS snapshot id to export (--snapshot).")
+    region: str = Field(min_length=1, description="AWS region of the source, e.g. eu-west-1 (--region).")
+    export_method: Literal["ebs-direct", "export-image"] = Field(
+        default="ebs-direct", description="ebs-direct reads snapshots block by block; export-image uses VM Export and S3."
+    )
+    stop_instance: bool = Field(
+        default=False, description="Stop the instance before snapshotting it (started again right after)."
+    )
+    bucket: str | None = Field(default=None, description="S3 bucket for export-image, in the same region.")
+    prefix: str = Field(default="hyperexport/", description="Key prefix of export-image objects; the run id is added.")
+    disk_format: Literal["vmdk", "vhd", "raw"] | None = Field(
+        default=None, description="export-image file format; default: ExportOptions.format, else vmdk."
+    )
+    role_name: str | None = Field(default=None, description="VM Import/Export service role; AWS's default is vmimport.")
+    poll_seconds: float = Field(default=15.0, gt=0, le=600, description="Seconds between status checks of snapshots and tasks.")
+    api_max_attempts: int = Field(
+        default=10, ge=1, le=30, description="Attempts per AWS call; throttling and 5xx are retried with adaptive backoff."
+    )
+    vm_name: str | None = Field(default=None, description="Name to record for the VM; default: the Name tag or id.")
+
+
+def check_options(options: Options, export_options: ExportOptions) -> None:
+    given = [flag for flag in ("instance", "ami", "snapshot") if getattr(options, flag)]
+    if len(given) != 1:
+        raise InvalidInputError(
+            f"give exactly one of --instance, --ami or --snapshot for the aws provider (got {', '.join(given) or 'none'})"
+        )
+    if not _REGION.match(options.region):
+        raise InvalidInputError(f"{options.region!r} is not an AWS region name; use one like us-east-1 (--region)")
+    for flag, pattern in _IDS.items():
+        value = getattr(options, flag)
+        if value and not pattern.match(value):
+            raise InvalidInputError(f"{value!r} is not an AWS {flag} id (like {pattern.pattern[1:5]}0123456789abcdef0)")
+    if options.stop_instance and not options.instance:
+        raise InvalidInputError("stop_instance applies to --instance only")
+    if options.export_method == "export-image":
+        if options.snapshot:
+            raise InvalidInputError(
+                "export-image exports AMIs and instances, not snapshots; use --export-method ebs-direct for a snapshot"
+            )
+        if not options.bucket:
+            raise InvalidInputError("export-image needs an S3 bucket in the same region: --opt bucket=NAME")
+        fmt = _export_format(options, export_options)
+        if fmt not in ("VMDK", "VHD", "RAW"):
+            raise InvalidInputError(f"VM Export writes vmdk, vhd or raw, not {fmt.lower()}; set --opt disk_format=vmdk")
+
+
+def describe(options: Options) -> str:
+    what = next(f"{flag} {getattr(options, flag)}" for flag in ("instance", "ami", "snapshot") if getattr(options, flag))
+    return f"aws {what} in {options.region} via {options.export_method}"
+
+
+def _context(options: Options, credentials: Any | None) -> AwsContext:
+    return make_context(options.region, credentials, options.api_max_attempts)
+
+
+def _export_format(options: Options, export_options: ExportOptions) -> str:
+    if options.disk_format:
+        return options.disk_format.upper()
+    return (export_options.format.value if export_options.format else "vmdk").upper()
+
+
+def export(options: Options, export_options: ExportOptions, credentials: Any | None = None) -> ExportResult:
+    check_options(options, export_options)
+    ctx = _context(options, credentials)
+    source = options.instance or options.ami or options.snapshot or ""
+    run = Run(run_id=uuid.uuid4().hex, source=source)
+    try:
+        if options.export_method == "ebs-direct":
+            vm, disks = _export_ebs_direct(ctx, options, export_options, run)
+        else:
+            vm, disks = _export_image(ctx, options, export_options, run)
+    except BaseException:
+        if run.created and not export_options.keep_cloud_artifacts:
+            log.info("export of %s failed: removing what it created", source)
+            try:
+                aws_cleanup.remove(ctx, run.run_id, run.created)
+            except Exception as error:  # noqa: BLE001 - keep the export's own error; this one is logged
+                log.error("%s", error)
+        raise
+    if options.vm_name:
+        vm = vm.model_copy(update={"vm_name": options.vm_name})
+    return ExportResult(
+        provider=NAME,
+        export_method=options.export_method,
+        vm=vm,
+        disks=disks,
+        metadata={"region": options.region, "run_id": run.run_id, "source": source},
+        created_resources=list(run.created),
+    )
+
+
+def _file_stem(vm: VmInfo) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", vm.vm_name or vm.vm_id or "vm").strip("-") or "vm"
+
+
+def _export_ebs_direct(ctx: AwsContext, options: Options, export_options: ExportOptions, run: Run):
+    timeout, interval = export_options.export_timeout_seconds, options.poll_seconds
+    if options.instance:
+        instance = aws_metadata.find_instance(ctx, options.instance)
+        vm = aws_metadata.instance_vm_info(ctx, instance)
+        volumes = aws_metadata.instance_volumes(ctx, instance)
+        run.source = instance["InstanceId"]
+        volumes = aws_snapshots.snapshot_instance(
+            ctx, instance, volumes, run, stop=options.stop_instance, timeout=timeout, interval=interval
+        )
+        created = True
+    elif options.ami:
+        image = aws_metadata.describe_image(ctx, options.ami)
+        vm, volumes, created = aws_metadata.image_vm_info(ctx, image), aws_metadata.image_volumes(image), False
+    else:
+        snapshot = aws_metadata.describe_snapshot(ctx, options.snapshot)
+        vm, created = aws_metadata.snapshot_vm_info(ctx, snapshot), False
+        volumes = [Volume(device="", size_gib=int(snapshot["VolumeSize"]), volume_id=snapshot.get("VolumeId"),
+                          snapshot_id=snapshot["SnapshotId"], root=True)]  # fmt: skip
+    described = aws_snapshots.wait_completed(
+        ctx, [v.snapshot_id for v in volumes], created=created, timeout=timeout, interval=interval
+    )
+    stem = _file_stem(vm)
+    disks = []
+    for i, volume in enumerate(volumes):
+        size = int(described[volume.snapshot_id]["VolumeSize"]) * GiB
+        disks.append(DiskSource(
+            id=f"disk-{i}", location=f"ebs://{volume.snapshot_id}", format=DiskFormat.raw, size_bytes=size,
+            virtual_size_bytes=size, disk_type=DiskType.boot if volume.root else DiskType.data, boot_order_hint=i,
+            label=volume.device or volume.snapshot_id, file_name=f"{stem}-disk-{i}.raw",
+        ))  # fmt: skip
+    return vm, disks
+
+
+def _export_image(ctx: AwsContext, options: Options, export_options: ExportOptions, run: Run):
+    fmt = _export_format(options, export_options)
+    bucket = options.bucket or ""
+    timeout, interval = export_options.export_timeout_seconds, options.poll_seconds
+    prefix = aws_export_image.run_prefix(options.prefix, run)
+    if options.instance:
+        instance = aws_metadata.find_instance(ctx, options.instance)
+        vm = aws_metadata.instance_vm_info(ctx, instance)
+        volumes = aws_metadata.instance_volumes(ctx, instance)
+        reasons = aws_export_image.refusals(
+            volumes, product_codes=instance.get("ProductCodes") or [], platform_details=instance.get("PlatformDetails"),
+            nic_count=len(instance.get("NetworkInterfaces") or []),
+        )  # fmt: skip
+        aws_export_image.refuse_if_unexportable(f"instance {instance['InstanceId']}", reasons)
+        aws_export_image.check_bucket(ctx, bucket)
+        run.source = instance["InstanceId"]
+        with aws_snapshots.stopped(ctx, instance, stop=options.stop_instance, timeout=timeout, interval=interval):
+            key = aws_export_image.export_instance(
+                ctx, instance["InstanceId"], bucket=bucket, prefix=prefix, fmt=fmt, run=run, timeout=timeout,
+                interval=interval,
+            )  # fmt: skip
+    else:
+        image = aws_metadata.describe_image(ctx, options.ami)
+        vm = aws_metadata.image_vm_info(ctx, image)
+        volumes = aws_metadata.image_volumes(image)
+        reasons = aws_export_image.refusals(
+            volumes, product_codes=image.get("ProductCodes") or [], platform_details=image.get("PlatformDetails")
+        )
+        aws_export_image.refuse_if_unexportable(f"image {image['ImageId']}", reasons)
+        aws_export_image.check_bucket(ctx, bucket)
+        key = aws_export_image.export_image(
+            ctx, image["ImageId"], bucket=bucket, prefix=prefix, fmt=fmt, role_name=options.role_name, run=run,
+            timeout=timeout, interval=interval,
+        )  # fmt: skip
+    size = aws_export_image.object_size(ctx, bucket, key)
+    extension = key.rsplit(".", 1)[-1] if "." in key else fmt.lower()
+    disk = DiskSource(
+        id="disk-0", location=f"s3://{bucket}/{key}", format=aws_export_image.disk_format(fmt), size_bytes=size,
+        disk_type=DiskType.boot, boot_order_hint=0, label=volumes[0].device, file_name=f"{_file_stem(vm)}-disk-0.{extension}",
+    )  # fmt: skip
+    return vm, [disk]
+
+
+def open_source(disk: DiskSource, options: Options, credentials: Any | None = None):
+    ctx = _context(options, credentials)
+    scheme, _, rest = disk.location.partition("://")
+    if scheme == "ebs" and rest:
+        return EbsSnapshotSource(ctx, rest)
+    if scheme == "s3" and "/" in rest:
+        bucket, _, key = rest.partition("/")
+        return S3ObjectSource(ctx, bucket, key)
+    raise InvalidInputError(f"aws provider cannot open {disk.location!r}: it reads ebs://snap-... and s3://bucket/key")
+
+
+def cleanup(result: ExportResult, options: Options, credentials: Any | None = None) -> list[str]:
+    """Remove the snapshots, export tasks and S3 objects this run created (found by its run-id tag)."""
+    run_id = result.metadata.get("run_id")
+    if not run_id or not result.created_resources:
+        return []
+    return aws_cleanup.remove(_context(options, credentials), run_id, result.created_resources)

@@ -1,0 +1,106 @@
+"""boto3 clients for one region, and the tags that mark what a run created.
+
+``credentials`` is what ``blocks.credentials_for("aws", ...)`` hands the
+engine: a ``boto3.Session`` (from prefect-aws's AwsCredentials block), or None
+for boto3's default chain (environment, profile, instance role; it honours
+AWS_ENDPOINT_URL, which is how the tests point boto3 at moto).
+
+Every client retries throttling and 5xx answers itself (botocore's adaptive
+mode: exponential backoff plus a client-side rate limiter), so callers see
+only what is left after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidInputError
+
+#: Tag key put on every snapshot, image and export task a run creates; its
+#: value is the run id. Clean-up removes only what carries this run's id.
+RUN_TAG = "hyperexport:run-id"
+SOURCE_TAG = "hyperexport:source"
+
+_CLIENT_LOCK = threading.Lock()  # boto3 sessions are not thread-safe when they build clients
+
+
+def _boto3():
+    try:
+        import boto3
+    except ImportError:
+        raise InvalidInputError(
+            "the aws provider needs boto3; install it with: pip install 'hyperexport[aws]'"
+        ) from None
+    return boto3
+
+
+@dataclass
+class AwsContext:
+    """A session, a region and the retry policy: everything needed to make clients."""
+
+    session: Any
+    region: str
+    max_attempts: int = 10
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str, *, pool: int | None = None) -> Any:
+        """A client for ``service`` in this region; cached unless ``pool`` asks for its own connection pool."""
+        key = f"{service}:{pool}"
+        with _CLIENT_LOCK:
+            if key not in self._cache:
+                from botocore.config import Config
+
+                config = Config(
+                    region_name=self.region,
+                    retries={"mode": "adaptive", "total_max_attempts": self.max_attempts},
+                    max_pool_connections=max(10, pool or 0),
+                    connect_timeout=15,
+                    read_timeout=60,
+                    user_agent_extra="hyperexport",
+                )
+                self._cache[key] = self.session.client(service, config=config)
+            return self._cache[key]
+
+
+def make_context(region: str, credentials: Any | None, max_attempts: int = 10) -> AwsContext:
+    boto3 = _boto3()
+    if credentials is None:
+        session = boto3.Session(region_name=region)
+    elif isinstance(credentials, boto3.Session):
+        session = credentials
+    else:
+        raise InvalidInputError(
+            f"aws credentials must be a boto3.Session (from an AwsCredentials block), not {type(credentials).__name__}"
+        )
+    return AwsContext(session=session, region=region, max_attempts=max_attempts)
+
+
+def run_tags(run_id: str, source: str) -> list[dict[str, str]]:
+    return [
+        {"Key": RUN_TAG, "Value": run_id},
+        {"Key": SOURCE_TAG, "Value": source},
+        {"Key": "Name", "Value": f"hyperexport {source}"},
+    ]
+
+
+def tag_specifications(resource_type: str, run_id: str, source: str) -> list[dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": run_tags(run_id, source)}]
+
+
+def run_filter(run_id: str) -> list[dict[str, Any]]:
+    """The DescribeSnapshots/DescribeImages filter that finds what run ``run_id`` created."""
+    return [{"Name": f"tag:{RUN_TAG}", "Values": [run_id]}]
+
+
+@dataclass
+class Run:
+    """One export: its id (the value of RUN_TAG) and what it created, as ``kind:id`` strings."""
+
+    run_id: str
+    source: str
+    created: list[str] = field(default_factory=list)
+
+    def tags(self, resource_type: str) -> list[dict[str, Any]]:
+        return tag_specifications(resource_type, self.run_id, self.source)

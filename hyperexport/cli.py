@@ -131,10 +131,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hyperexport: interrupted; run the same command again to resume the download", file=sys.stderr)
         return 130
+    except RuntimeError as error:
+        if "Prefect API server" not in str(error):
+            raise
+        print(
+            f"hyperexport: error: {str(error).split(' stdout:')[0]} Start a server with 'prefect server start' "
+            "and set PREFECT_API_URL (see the README), or retry on a less busy host.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    # Without PREFECT_API_URL Prefect starts a temporary server; its 20 s default is too short on a busy host.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # Prefect is imported only here, never by the engine.
     from flows.convert_manifest import convert_manifest
     from flows.migrate_vm import migrate_vm

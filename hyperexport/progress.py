@@ -11,12 +11,16 @@ speed and ETA, and should not be called per chunk).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from typing import Callable, Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+
+_log = logging.getLogger(__name__)
 
 
 class ProgressCallback(Protocol):
@@ -79,6 +83,7 @@ class ProgressMeter:
         self._start = time.monotonic()
         self._last_emit = 0.0
         self._samples: deque[tuple[float, int]] = deque([(self._start, initial)])
+        self._callback_failed = False
 
     @property
     def current(self) -> int:
@@ -128,10 +133,16 @@ class ProgressMeter:
         )
 
     def _emit(self, snapshot: ProgressSnapshot) -> None:
-        if self._callback is not None:
-            self._callback(snapshot.current, snapshot.total, snapshot.file_name, snapshot.file_index, snapshot.total_files)
-        if self._on_snapshot is not None:
-            self._on_snapshot(snapshot)
+        # Progress is a side channel: a callback that raises must never abort the transfer it reports on.
+        try:
+            if self._callback is not None:
+                self._callback(snapshot.current, snapshot.total, snapshot.file_name, snapshot.file_index, snapshot.total_files)
+            if self._on_snapshot is not None:
+                self._on_snapshot(snapshot)
+        except Exception as error:  # noqa: BLE001
+            if not self._callback_failed:
+                self._callback_failed = True
+                _log.warning("progress callback for %s failed (%s: %s); the transfer goes on", self.file_name, type(error).__name__, error)
 
 
 _listeners: list[SnapshotCallback] = []

@@ -141,3 +141,18 @@ def test_second_downloader_is_refused(fault_server, payload, tmp_path):
         with pytest.raises(InvalidInputError, match="another process"):
             download(HttpRangeSource(url), dest, fast_options())
     assert not dest.exists()
+
+
+def test_a_failing_progress_callback_does_not_abort_the_download(fault_server, payload, tmp_path, caplog):
+    url = fault_server.add_file("/cb.raw", payload)
+    dest = tmp_path / "cb.raw"
+    calls = []
+
+    def broken(snapshot: ProgressSnapshot) -> None:
+        calls.append(snapshot.current)
+        raise RuntimeError("artifact API unreachable")
+
+    result = download(HttpRangeSource(url), dest, fast_options(), on_snapshot=broken)
+    assert dest.read_bytes() == payload and result.size == len(payload)
+    assert calls, "the callback was never called"
+    assert "progress callback for cb.raw failed (RuntimeError: artifact API unreachable)" in caplog.text

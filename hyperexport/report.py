@@ -47,8 +47,11 @@ def write_report(output_dir: Path, report: MigrationReport) -> Path:
     return write_json_atomic(path, report.model_dump(mode="json"))
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB"
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
 
 
 def render_markdown(report: MigrationReport) -> str:
@@ -70,7 +73,7 @@ def render_markdown(report: MigrationReport) -> str:
         v = verdicts.get(disk.id)
         out = f"`{outputs[i]}`" if i < len(outputs) else "-"
         lines.append(
-            f"| {disk.id} | `{disk.path.name}` | {disk.format.value} | {_gib(disk.size_bytes)} | {_gib(disk.virtual_size_bytes)} "
+            f"| {disk.id} | `{disk.path.name}` | {disk.format.value} | {_size(disk.size_bytes)} | {_size(disk.virtual_size_bytes)} "
             f"| {out} | {v.check.value if v else '-'} | {v.virtual_size.value if v else '-'} | {v.compare.value if v else '-'} |"
         )
     lines += ["", "| step | seconds |", "|---|---|"]

@@ -7,10 +7,10 @@ STAMPS := .cache/stamps
 APT_PACKAGES := qemu-utils
 # Guest fixes (hyper2kvm FIX through libguestfs) are tested for real: the appliance needs a kernel.
 TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprogs
-BENCH_APT_PACKAGES := nginx-light aria2 curl time
+BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench system-deps test-deps bench-deps venv clean
+.PHONY: demo test bench bootstrap system-deps test-deps bench-deps venv clean
 
 $(STAMPS):
 	@mkdir -p $(STAMPS)
@@ -54,6 +54,10 @@ demo: venv
 
 test: venv test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Work pool, tag limits, block types, zombie-run automation and deployments on PREFECT_API_URL's server.
+bootstrap: venv
+	$(PY) -m deployments.bootstrap
 
 bench: venv bench-deps
 	$(PY) bench/convert_bench.py

@@ -1,13 +1,26 @@
-"""The migrate-vm flow: orders the tasks, nothing more."""
+"""The migrate-vm flow: orders the tasks, nothing more.
+
+Every task that touches the provider carries its tag (``local``, ``aws``, ...),
+so the server's tag concurrency limits cap how many run at once across all
+workers. Parameters are checked before any task starts, the credentials block
+included. The export's source-side resources (snapshots, export objects) are
+removed once every disk is downloaded; when a download fails with an error a
+retry can heal, they are kept so that a retry from the dashboard resumes the
+download instead of exporting again.
+"""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
 
 from prefect import flow, get_run_logger, tags
 
+from blocks import check_credentials_block
+from blocks.plan import RequestForm
 from hyperexport import migration
+from hyperexport.errors import PermanentError
 from hyperexport.report import MigrationReport, StepTiming
 from tasks import (
     cleanup_export,
@@ -20,6 +33,18 @@ from tasks import (
     validate_disks,
 )
 
+_VM_KEYS = ("vm_name", "vm", "instance", "ami", "snapshot", "disk", "source")
+
+
+def vm_label(request: object) -> str:
+    """A short name for the VM of a request (a dict or a MigrationRequest), for run names."""
+    source = request.get("source", {}) if isinstance(request, dict) else getattr(request, "source", {})
+    for key in _VM_KEYS:
+        value = source.get(key) if isinstance(source, dict) else None
+        if value:
+            return PurePosixPath(str(value).rstrip("/")).name.split("?")[0] or str(value)
+    return "vm"
+
 
 def _run_name() -> str:
     from prefect.runtime import flow_run
@@ -27,15 +52,26 @@ def _run_name() -> str:
     request = flow_run.parameters.get("request") or {}
     provider = request.get("provider", "vm") if isinstance(request, dict) else getattr(request, "provider", "vm")
     provider = getattr(provider, "value", provider)
-    return f"migrate-{provider}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    return f"migrate-{provider}-{vm_label(request)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def check_request(request: migration.MigrationRequest) -> None:
+    """Everything that can be refused before work starts: the engine's preflight and the credentials block."""
+    migration.preflight(request)
+    check_credentials_block(request.provider.value, request.credentials_block)
 
 
 @flow(name="migrate-vm", flow_run_name=_run_name, log_prints=True, validate_parameters=True)
-def migrate_vm(request: migration.MigrationRequest) -> MigrationReport:
-    """Migrate one VM to KVM: export, download, manifest, detect provider, convert, validate, report."""
+def migrate_vm(request: RequestForm) -> MigrationReport:  # type: ignore[valid-type]
+    """Migrate one VM to KVM: export, download, manifest, detect provider, convert, validate, report.
+
+    Args:
+        request: The VM (provider and source options), where its disks go, how to convert them, and the name of
+            the credentials block to use (none for local).
+    """
     logger = get_run_logger()
-    started = datetime.now(timezone.utc)
-    migration.preflight(request)
+    started = datetime.now(UTC)
+    check_request(request)
     provider = request.provider.value
     timings: list[StepTiming] = []
     clock = time.monotonic()
@@ -49,10 +85,10 @@ def migrate_vm(request: migration.MigrationRequest) -> MigrationReport:
     with tags(provider):
         export = export_vm(request)
         lap("export")
-        try:
-            disks, manifest_path, conversion, validation = _after_export(request, export, lap)
-        finally:
-            cleanup_export(request, export)
+        disks = _download(request, export)
+        lap("download")
+        cleanup_export(request, export)
+        disks, manifest_path, conversion, validation = _after_download(request, export, disks, lap)
     report = migration.build_report(
         request, export, disks, manifest_path, conversion, validation, started=started, timings=timings
     )
@@ -61,11 +97,25 @@ def migrate_vm(request: migration.MigrationRequest) -> MigrationReport:
     return report
 
 
-def _after_export(request: migration.MigrationRequest, export, lap):
-    """Download, manifest, detect, convert, validate: everything the clean-up must follow."""
+def _download(request: migration.MigrationRequest, export):
+    """Every disk in parallel; on failure, clean the export up only if a retry cannot help."""
     futures = [download_disk.submit(request, export, i) for i in range(len(export.disks))]
-    disks = [f.result() for f in futures]
-    lap("download")
+    try:
+        return [f.result() for f in futures]
+    except Exception as error:
+        if isinstance(error, PermanentError) or not export.created_resources:
+            cleanup_export(request, export)
+        else:
+            get_run_logger().warning(
+                "kept %d resource(s) the export created so that a retry resumes the download: %s "
+                "(they are removed once every disk is downloaded; delete them by hand if you give this run up)",
+                len(export.created_resources), ", ".join(export.created_resources),
+            )
+        raise
+
+
+def _after_download(request: migration.MigrationRequest, export, disks, lap):
+    """Manifest, detect, convert, validate."""
     manifest_path = generate_manifest(request, export, disks)
     lap("manifest")
     detect_provider(manifest_path, request.provider)

@@ -2,7 +2,14 @@
 
 Results are persisted and the cache key is Prefect's default (inputs, task
 source and flow run id), so retrying a failed flow run from the dashboard
-re-runs only the failed step and what follows it.
+re-runs only the failed step and what follows it. Two conditions:
+
+* the results must be where the retry runs: the default is the worker's
+  PREFECT_HOME/storage; with several worker hosts, make a shared storage block
+  the server's default (``python -m deployments.bootstrap --result-storage``);
+* every task input must hash: names and pydantic models, never a client or a
+  block (Prefect then logs "Error encountered when computing cache key",
+  persists nothing, and a retry runs every step again).
 """
 
 from __future__ import annotations
@@ -30,17 +37,17 @@ def retry_unless_permanent(task: Any, task_run: Any, state: Any) -> bool:
 TASK_RETRIES = int(os.environ.get("HYPEREXPORT_TASK_RETRIES", "3"))
 BACKOFF_FACTOR = float(os.environ.get("HYPEREXPORT_RETRY_BACKOFF_SECONDS", "10"))
 
-RETRYING = dict(
-    retries=TASK_RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=BACKOFF_FACTOR),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_unless_permanent,
-    persist_result=True,
-)
+RETRYING = {
+    "retries": TASK_RETRIES,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=BACKOFF_FACTOR),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_unless_permanent,
+    "persist_result": True,
+}
 
-QUICK = dict(
-    retries=min(2, TASK_RETRIES),
-    retry_delay_seconds=BACKOFF_FACTOR / 5,
-    retry_condition_fn=retry_unless_permanent,
-    persist_result=True,
-)
+QUICK = {
+    "retries": min(2, TASK_RETRIES),
+    "retry_delay_seconds": BACKOFF_FACTOR / 5,
+    "retry_condition_fn": retry_unless_permanent,
+    "persist_result": True,
+}

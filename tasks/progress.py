@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
@@ -25,12 +26,22 @@ class ArtifactProgress:
 
     def __init__(self, key: str, description: str, logger: logging.Logger | logging.LoggerAdapter, log_every: float = 10.0):
         self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=description)
+        # Snapshots arrive on the transfer engine's worker threads, which do not inherit the task's
+        # context (its settings, hence its API URL): each update runs in a copy of this one.
+        self._context = contextvars.copy_context()
         self.logger = logger
         self.log_every = log_every
         self._last_log = 0.0
 
+    def _update(self, progress: float) -> None:
+        # Progress is a side channel: a server that is briefly away (restarting) must not fail the transfer.
+        try:
+            self._context.copy().run(update_progress_artifact, self.artifact_id, progress=progress)
+        except Exception as error:  # noqa: BLE001
+            self.logger.warning("could not update the progress artifact (%s); the transfer goes on", type(error).__name__)
+
     def __call__(self, snapshot: ProgressSnapshot) -> None:
-        update_progress_artifact(self.artifact_id, progress=round(100 * snapshot.fraction, 2))
+        self._update(round(100 * snapshot.fraction, 2))
         now = time.monotonic()
         if now - self._last_log >= self.log_every or snapshot.current >= snapshot.total:
             self._last_log = now
@@ -42,4 +53,4 @@ class ArtifactProgress:
             )
 
     def done(self) -> None:
-        update_progress_artifact(self.artifact_id, progress=100.0)
+        self._update(100.0)

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -51,13 +52,19 @@ class PrefectServer:
     def env(self) -> dict[str, str]:
         return {**os.environ, "PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.home)}
 
+    # What docs/orchestration.md asks of a real server: leases on disk, so that a restart frees no slot twice and
+    # leaks none (the default keeps them in memory).
+    SERVER_SETTINGS: ClassVar[dict[str, str]] = {
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
+    }
+
     def start(self, timeout: float = 90.0) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = self.env()
+        env = {**self.env(), **self.SERVER_SETTINGS}
         env.pop("PREFECT_API_URL")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],
-            env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

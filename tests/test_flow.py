@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,34 @@ def test_retried_flow_run_skips_export_and_download(prefect_server, base_raw, fl
     convert_states = [run.state.name for run in runs["convert"]]
     assert convert_states[0] == "Failed" and convert_states[-1] == "Completed"
     assert_identical(base_raw, "raw", tmp_path / "out" / "disk-0.qcow2")
+
+
+def test_progress_artifact_moves_during_the_download(prefect_server, http_server, tmp_path):
+    import contextvars
+    import threading
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from hyperexport.samples import make_base_raw
+
+    source = make_base_raw(tmp_path / "slowvm.raw", 12)
+    url = http_server.add_file("/slowvm.raw", source)
+    request = local_request(url, tmp_path / "out", "qemu-img")
+    request.export.bandwidth_limit_bps = 3 * 2**20  # about 4 s
+    states = []
+    context = contextvars.copy_context()  # the Prefect settings (API URL) live in a context variable
+    runner = threading.Thread(target=lambda: states.append(context.run(migrate_vm, request, return_state=True)))
+    runner.start()
+    seen: set[float] = set()
+    with get_client(sync_client=True) as client:
+        while runner.is_alive():
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["download-slowvm-disk-0"])),
+                sort=ArtifactSort.CREATED_DESC, limit=1,
+            )
+            seen.update(a.data for a in artifacts if a.data is not None)
+            time.sleep(0.3)
+    runner.join()
+    assert states[0].is_completed(), states[0].message
+    assert any(0 < value < 100 for value in seen), f"the artifact never showed progress between 0 and 100: {sorted(seen)}"
+    assert_identical(source, "raw", tmp_path / "out" / "disk-0.qcow2")

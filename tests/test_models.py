@@ -35,3 +35,9 @@ def test_invalid_values_are_refused_naming_field_and_accepted_values(model, fiel
 def test_unknown_fields_are_refused():
     with pytest.raises(InvalidInputError, match="stream_outptu"):
         build(ConvertOptions, stream_outptu=True)
+
+
+def test_migration_request_has_a_json_schema_for_ui_forms():
+    schema = MigrationRequest.model_json_schema()
+    export = schema["$defs"]["ExportOptions"]["properties"]
+    assert "output_dir" in export and "progress_callback" not in export

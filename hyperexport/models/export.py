@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from .disks import DiskFormat, DiskSource
 from .validation import ValidationOptions
@@ -58,7 +59,8 @@ class ExportOptions(BaseModel):
     bandwidth_limit_bps: int | None = Field(default=None, gt=0, description="Cap download speed (bytes/second).")
     validation: ValidationOptions = Field(default_factory=ValidationOptions)
     keep_cloud_artifacts: bool = Field(default=False, description="Keep snapshots and export objects the run created.")
-    progress_callback: Callable[[int, int, str, int, int], None] | None = Field(
+    # Not part of the JSON schema, so that forms (the Prefect UI's) can be generated for models holding these options.
+    progress_callback: SkipJsonSchema[Callable[[int, int, str, int, int], None] | None] = Field(
         default=None, exclude=True, description="callback(current, total, file_name, file_index, total_files)"
     )
 

@@ -106,10 +106,12 @@ def _download(request: migration.MigrationRequest, export):
         if isinstance(error, PermanentError) or not export.created_resources:
             cleanup_export(request, export)
         else:
+            run_id = export.metadata.get("run_id", "?")
             get_run_logger().warning(
                 "kept %d resource(s) the export created so that a retry resumes the download: %s "
-                "(they are removed once every disk is downloaded; delete them by hand if you give this run up)",
-                len(export.created_resources), ", ".join(export.created_resources),
+                "(they are removed once every disk is downloaded; if you give this run up, remove them with "
+                "'hyperexport --provider %s --cleanup-run %s' and the run's location options, e.g. --region)",
+                len(export.created_resources), ", ".join(export.created_resources), request.provider.value, run_id,
             )
         raise
 

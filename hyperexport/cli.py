@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--opt", action="append", default=[], metavar="KEY=VALUE", help="any other provider option (repeatable)"
     )
-    parser.add_argument("--output", required=True, type=Path, help="directory for disks, manifest, outputs and report")
+    parser.add_argument(
+        "--cleanup-run", metavar="RUN_ID",
+        help="remove what a given-up run left at the source (its snapshots; with --opt bucket=, its export objects)",
+    )
+    parser.add_argument("--output", type=Path, help="directory for disks, manifest, outputs and report")
     parser.add_argument("--convert", action="store_true", help="convert the exported disks for KVM")
     parser.add_argument("--format", default="qcow2", choices=[f.value for f in TargetFormat], help="output format")
     parser.add_argument("--converter", default="hyper2kvm", choices=[c.value for c in ConverterName])
@@ -120,9 +124,32 @@ def _progress_bar():
     return bar, listener
 
 
+def _cleanup_run(args: argparse.Namespace) -> int:
+    from .migration import cleanup_run
+
+    if args.provider is None:
+        raise InvalidInputError("--cleanup-run needs the --provider (and its location options, e.g. --region) of the run")
+    credentials = None
+    if args.credentials_block:
+        from blocks import credentials_for  # Prefect, for the block only
+
+        credentials = credentials_for(args.provider, args.credentials_block)
+    source = {key: value for key, value in {"region": args.region}.items() if value is not None}
+    source.update(pair.split("=", 1) for pair in args.opt if "=" in pair)
+    removed = cleanup_run(args.provider, source, args.cleanup_run, credentials)
+    for resource in removed:
+        print(f"removed: {resource}")
+    print(f"run {args.cleanup_run}: {len(removed)} resource(s) removed")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.cleanup_run:
+            return _cleanup_run(args)
+        if args.output is None:
+            raise InvalidInputError("--output is required: the directory for disks, manifest, outputs and report")
         request = request_from_args(args)
         return _run(request, show_progress=sys.stderr.isatty() and not args.no_progress, manifest=args.manifest)
     except HyperExportError as error:

@@ -158,6 +158,11 @@ def cleanup(request: MigrationRequest, export: ExportResult, credentials: Any | 
     return provider.cleanup(export, parse_options(request.provider.value, request.source), credentials)
 
 
+def cleanup_run(provider: str, source: dict[str, Any], run_id: str, credentials: Any | None = None) -> list[str]:
+    """Remove what an abandoned run left at the source, found by its run id alone."""
+    return get_provider(provider).cleanup_run(run_id, parse_options(provider, source), credentials)
+
+
 def build_report(
     request: MigrationRequest,
     export: ExportResult,

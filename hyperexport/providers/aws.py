@@ -251,3 +251,12 @@ def cleanup(result: ExportResult, options: Options, credentials: Any | None = No
     if not run_id or not result.created_resources:
         return []
     return aws_cleanup.remove(_context(options, credentials), run_id, result.created_resources)
+
+
+def cleanup_run(run_id: str, options: Options, credentials: Any | None = None) -> list[str]:
+    """Remove what run ``run_id`` left behind (a run given up after a failed download): the snapshots and
+    images tagged with its id and, when ``bucket`` is given, the objects under its export prefix."""
+    created = []
+    if options.bucket:
+        created.append(f"s3:{options.bucket}/{aws_export_image.run_prefix(options.prefix, Run(run_id=run_id, source=''))}")
+    return aws_cleanup.remove(_context(options, credentials), run_id, created)

@@ -13,6 +13,8 @@ A provider module (``providers/local.py``, ``providers/aws.py`` …) exports:
                             for disks whose location is not a local path or http(s) URL
     cleanup(result, options, credentials) -> list[str]
                             remove what the run created; returns what was removed
+    cleanup_run(run_id, options, credentials) -> list[str]
+                            the same for a run given up on, known only by its run id
 
 The core never knows where disks came from: staging, manifest, conversion and
 validation see only ExportResult and local paths.
@@ -42,3 +44,5 @@ class ProviderModule(Protocol):
     def open_source(self, disk: DiskSource, options: Any, credentials: Any | None) -> Any: ...
 
     def cleanup(self, result: ExportResult, options: Any, credentials: Any | None) -> list[str]: ...
+
+    def cleanup_run(self, run_id: str, options: Any, credentials: Any | None) -> list[str]: ...

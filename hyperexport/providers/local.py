@@ -156,3 +156,8 @@ def open_source(disk: DiskSource, options: Options, credentials: Any | None = No
 def cleanup(result: ExportResult, options: Options, credentials: Any | None = None) -> list[str]:
     """The local provider creates nothing outside the output directory."""
     return []
+
+
+def cleanup_run(run_id: str, options: Options, credentials: Any | None = None) -> list[str]:
+    """The local provider creates nothing at the source, so no run leaves anything behind."""
+    return []

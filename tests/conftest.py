@@ -121,3 +121,33 @@ def second_raw(tmp_path_factory) -> Path:
 def http_server():
     with FaultServer() as server:
         yield server
+
+
+# One bootstrapped server and one process worker, as users run them (tests/orchestration, tests/aws).
+# The session's `prefect server start` process is set up with the real bootstrap command
+# (python -m deployments.bootstrap); a real `prefect worker start` process then runs the deployments'
+# flow runs as its own subprocesses, which get their heartbeat setting from the deployment.
+@pytest.fixture(scope="session")
+def stack(prefect_server, tmp_path_factory):
+    """The server, bootstrapped (local limit 2), and a running worker."""
+    from support.prefect_stack import LOCAL_LIMIT, Stack, Worker, run_bootstrap
+
+    proc = run_bootstrap(prefect_server, "--limit", f"local={LOCAL_LIMIT}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    worker = Worker(prefect_server, tmp_path_factory.mktemp("worker-home"))
+    worker.start()
+    try:
+        yield Stack(prefect_server, worker, proc.stdout)
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def disk_server(tmp_path_factory):
+    """Small real disks over HTTP, so that a bandwidth cap makes downloads last (the work is real, not a sleep)."""
+    raw = make_base_raw(tmp_path_factory.mktemp("served") / "base.raw", 16)
+    with FaultServer() as server:
+        server.raw = raw
+        yield server
+
+

@@ -6,7 +6,7 @@ import pytest
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.variables import Variable
-from prefect_stack import (
+from support.prefect_stack import (
     client,
     local_vm,
     start_deployment,

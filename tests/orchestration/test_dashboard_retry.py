@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from prefect.states import AwaitingRetry
-from prefect_stack import (
+from support.prefect_stack import (
     client,
     local_vm,
     start_deployment,

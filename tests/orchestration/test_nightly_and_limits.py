@@ -9,7 +9,7 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.variables import Variable
-from prefect_stack import (
+from support.prefect_stack import (
     LOCAL_LIMIT,
     POOL,
     client,

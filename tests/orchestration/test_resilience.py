@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from prefect_stack import (
+from support.prefect_stack import (
     local_vm,
     slots_in_use,
     start_deployment,

@@ -11,7 +11,7 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
-from prefect_stack import client, task_runs_of, wait_for_state
+from support.prefect_stack import client, task_runs_of, wait_for_state
 
 from blocks import check_credentials_block, credentials_for, scrubbed
 from blocks.aws import AwsMigrationCredentials

@@ -151,7 +151,7 @@ def wait_for_free_slots(tag: str, timeout: float) -> float:
         time.sleep(1)
 
 
-def start_deployment(name: str, parameters: dict | None = None):
+def start_deployment(name: str, parameters: dict | None = None, job_variables: dict | None = None):
     from prefect.deployments import run_deployment
 
-    return run_deployment(name, parameters=parameters or {}, timeout=0)
+    return run_deployment(name, parameters=parameters or {}, job_variables=job_variables, timeout=0)

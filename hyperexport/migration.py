@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from .converters import make_converter
 from .converters.base import LogLine, discard, output_path
 from .errors import InvalidInputError, ProviderDetectionError, ValidationError
-from . import qemu
 from .manifest import ManifestPipeline, PipelineStage, build_manifest, detect_provider, load_manifest, write_manifest
 from .models import (
     ConversionResult,
@@ -229,11 +228,11 @@ def adopt_manifest(manifest_path: Path, request: MigrationRequest) -> tuple[Path
         path = Path(disk.local_path)
         if not path.is_absolute():
             path = (manifest_path.parent / path).absolute()
-        fmt = verify_disk(path, disk.source_format)
+        fmt, info = verify_disk(path, disk.source_format)
         disks.append(
             StagedDisk(
                 id=disk.id, path=path, format=fmt, size_bytes=path.stat().st_size,
-                virtual_size_bytes=qemu.info(path, fmt.qemu_format).virtual_size, sha256=disk.checksum,
+                virtual_size_bytes=info.virtual_size, sha256=disk.checksum,
                 disk_type=disk.disk_type, boot_order_hint=disk.boot_order_hint, label=disk.label,
             )
         )

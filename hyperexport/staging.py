@@ -112,8 +112,7 @@ def stage_disk(
         dest = staging / disk.file_name
         result = _download(open_source(disk), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files)
         path, fetched, sha256 = result.path, result.bytes_fetched, result.checksum
-    fmt = verify_disk(path, disk.format)
-    info = qemu.info(path, fmt.qemu_format)
+    fmt, info = verify_disk(path, disk.format)
     return StagedDisk(
         id=disk.id,
         path=path,
@@ -129,15 +128,15 @@ def stage_disk(
     )
 
 
-def verify_disk(path: Path, declared: DiskFormat | None) -> DiskFormat:
-    """The disk's real format, once qemu-img has found it readable and consistent."""
+def verify_disk(path: Path, declared: DiskFormat | None) -> tuple[DiskFormat, qemu.ImageInfo]:
+    """The disk's real format and qemu-img's description of it, once qemu-img has found it readable and consistent."""
     fmt = detect_format(path)
     if declared is not None and declared is not fmt and fmt is DiskFormat.raw:
         raise InvalidInputError(
             f"{path} should be a {declared.value} image but has no {declared.value} header; "
             "it is truncated, corrupt or mislabelled. Re-export or re-download it."
         )
-    qemu.info(path, fmt.qemu_format)
+    info = qemu.info(path, fmt.qemu_format)
     if fmt in _CHECKABLE:
         result = qemu.check(path, fmt.qemu_format)
         if not result.clean:
@@ -145,4 +144,4 @@ def verify_disk(path: Path, declared: DiskFormat | None) -> DiskFormat:
                 f"{path} fails qemu-img check as {fmt.value} ({result.evidence}); it is truncated or corrupt. "
                 "Re-export or re-download it; converting it would silently lose data."
             )
-    return fmt
+    return fmt, info

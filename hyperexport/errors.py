@@ -6,13 +6,18 @@
     │   ├── SourceNotFoundError       the VM, disk, file or URL does not exist
     │   ├── AccessDeniedError         credentials refused (401/403, bad keys)
     │   ├── UnsafeArchiveError        an OVA entry escapes its directory
+    │   ├── UnsafeImageError          an image that would read or write outside the run
+    │   │                             (backing file, data file, extent, href or output path)
     │   ├── ManifestError             an artifact manifest that breaks the v1.0 schema
     │   ├── ProviderDetectionError    the manifest names no provider we know
     │   ├── ConverterNotFoundError    the converter binary is missing or unusable
     │   ├── InsufficientSpaceError    the target filesystem is too small
     │   ├── IntegrityError            bytes that do not match their checksum
     │   ├── ValidationError           the converted disk failed our checks
-    │   └── ConversionTimeoutError    the converter ran past its timeout
+    │   ├── ConversionTimeoutError    the converter ran past its timeout
+    │   ├── ConverterFailedError      the converter exited non-zero on its own
+    │   ├── ResourceLimitError        a bounded subprocess ran past its time or memory limit
+    │   └── CancelledError            the user interrupted the run (SIGINT/SIGTERM)
     └── TransientError                may heal by itself: retry with backoff
         ├── TransferError             a connection reset, timeout, 5xx or 429
         └── ConversionError           the converter failed or timed out
@@ -58,6 +63,10 @@ class UnsafeArchiveError(PermanentError):
     pass
 
 
+class UnsafeImageError(PermanentError):
+    """The image (or the request) would make us read or write a file outside the run's directories."""
+
+
 class ManifestError(PermanentError):
     pass
 
@@ -92,3 +101,16 @@ class ConversionError(TransientError):
 
 class ConversionTimeoutError(PermanentError):
     """The converter ran past its timeout: the same timeout would cut it off again."""
+
+
+class ConverterFailedError(PermanentError):
+    """The converter ran and exited non-zero: the same input would fail the same way, so no retry."""
+
+
+class ResourceLimitError(PermanentError):
+    """A bounded subprocess (qemu-img, a hash) ran past its time, CPU or memory limit: the input is hostile
+    or far larger than declared, and the same limit would cut it off again."""
+
+
+class CancelledError(PermanentError):
+    """The run was interrupted by SIGINT or SIGTERM; partial downloads stay resumable."""

@@ -151,3 +151,55 @@ def disk_server(tmp_path_factory):
         yield server
 
 
+
+
+# Process names a migration may start. A test that leaves one of them running (a converter past its timeout,
+# a cancelled run's qemu-img, the libguestfs appliance's qemu-system) fails: no process outlives its test.
+_WATCHED = ("qemu-img", "qemu-system", "qemu-nbd", "qemu-storage-daemon", "hyper2kvm", "guestfsd", "passt")
+
+
+def _watched_descendants() -> dict[int, str]:
+    found: dict[int, str] = {}
+    me = os.getpid()
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        pid = int(entry.name)
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(pid)
+        names[pid] = cmdline or stat.split("(", 1)[1].split(")", 1)[0]
+    stack = list(children.get(me, []))
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        if any(w in names.get(pid, "") for w in _WATCHED):
+            found[pid] = names[pid][:200]
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes(request):
+    """Fail the test that leaves a converter, qemu or appliance process running, and end it."""
+    from hyperexport import procs
+
+    yield
+    deadline = time.monotonic() + 5
+    left = _watched_descendants()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _watched_descendants()
+    if left:
+        procs.terminate_all(grace_s=0.5)
+        for pid in left:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        pytest.fail(f"processes outlived the test: {left}")

@@ -1,0 +1,154 @@
+"""Every subprocess hyperexport starts runs bounded and dies with the run.
+
+A child is started in its own session (so its whole tree can be killed at
+once), under ``prlimit`` memory and CPU limits, with a wall-clock timeout, and
+is registered while it lives: ``terminate_all`` (called on SIGINT/SIGTERM, on
+task cancellation and by the test harness) ends every tree still running.
+Hostile images make qemu-img hang on a FIFO extent or allocate without end;
+a limit turns that into a ``ResourceLimitError`` in seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .errors import ResourceLimitError
+
+_live: dict[int, subprocess.Popen] = {}
+_live_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds for one subprocess: wall-clock seconds, address space and CPU seconds (None: unbounded)."""
+
+    timeout_s: float | None = 120.0
+    memory_bytes: int | None = 2 * 2**30
+    cpu_s: int | None = None
+
+
+# qemu-img info/check on a hostile header must answer in seconds; a real image's metadata does.
+INSPECT = Limits(timeout_s=60.0, memory_bytes=1 * 2**30, cpu_s=60)
+
+
+def limited_command(cmd: Sequence[str], limits: Limits) -> list[str]:
+    """``cmd`` wrapped in util-linux's prlimit for the memory and CPU limits (when prlimit is installed)."""
+    prlimit = shutil.which("prlimit")
+    wrapper: list[str] = []
+    if prlimit and (limits.memory_bytes or limits.cpu_s):
+        wrapper = [prlimit]
+        if limits.memory_bytes:
+            wrapper.append(f"--as={limits.memory_bytes}")
+        if limits.cpu_s:
+            wrapper.append(f"--cpu={limits.cpu_s}")
+        wrapper.append("--")
+    return [*wrapper, *cmd]
+
+
+def spawn(cmd: Sequence[str], limits: Limits = Limits(), **popen_kwargs) -> subprocess.Popen:
+    """Start ``cmd`` in a new session under ``limits`` and register it until ``reap`` or ``kill_tree``."""
+    popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
+    proc = subprocess.Popen(limited_command(cmd, limits), start_new_session=True, **popen_kwargs)
+    with _live_lock:
+        _live[proc.pid] = proc
+    return proc
+
+
+def kill_tree(proc: subprocess.Popen, grace_s: float = 2.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``; always reaps."""
+    try:
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # The leader may be gone while its children (qemu-system under hyper2kvm) still run.
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        _forget(proc)
+
+
+def reap(proc: subprocess.Popen) -> None:
+    """The leader exited by itself: end anything it left in its group, and forget it."""
+    kill_tree(proc, grace_s=0.0)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _forget(proc: subprocess.Popen) -> None:
+    with _live_lock:
+        _live.pop(proc.pid, None)
+
+
+def live() -> list[subprocess.Popen]:
+    with _live_lock:
+        return list(_live.values())
+
+
+def terminate_all(grace_s: float = 2.0) -> int:
+    """End every registered process tree; returns how many were still running."""
+    running = [p for p in live() if p.poll() is None]
+    for proc in running:
+        _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in live():
+        kill_tree(proc, grace_s=0.0)
+    return len(running)
+
+
+@contextlib.contextmanager
+def supervised(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """Whatever happens in the block (an exception, KeyboardInterrupt), the tree is gone after it."""
+    try:
+        yield proc
+    finally:
+        kill_tree(proc, grace_s=0.5 if proc.poll() is None else 0.0)
+
+
+def run_bounded(
+    cmd: Sequence[str],
+    *,
+    limits: Limits = Limits(),
+    what: str,
+    env: dict[str, str] | None = None,
+    text: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` to completion under ``limits``, capturing its output.
+
+    Past the timeout, or killed by the CPU or memory limit (SIGXCPU, SIGKILL,
+    or an allocation failure), it raises ``ResourceLimitError`` naming ``what``.
+    """
+    proc = spawn(cmd, limits, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=text)
+    with supervised(proc):
+        try:
+            stdout, stderr = proc.communicate(timeout=limits.timeout_s)
+        except subprocess.TimeoutExpired:
+            raise ResourceLimitError(
+                f"{what} ran past its {limits.timeout_s:.0f}s limit and was stopped; the image is hostile "
+                "(an extent on a FIFO or device) or far larger than it claims"
+            ) from None
+    if proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL) or (
+        limits.memory_bytes and proc.returncode != 0 and "Cannot allocate memory" in (stderr or "")
+    ):
+        raise ResourceLimitError(
+            f"{what} was stopped by its resource limit (exit {proc.returncode}; "
+            f"memory {limits.memory_bytes or 'unbounded'} bytes, CPU {limits.cpu_s or 'unbounded'} s); "
+            "the image makes qemu-img work without end"
+        )
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

@@ -158,6 +158,21 @@ def disk_server(tmp_path_factory):
 _WATCHED = ("qemu-img", "qemu-system", "qemu-nbd", "qemu-storage-daemon", "hyper2kvm", "guestfsd", "passt")
 
 
+def _become_subreaper() -> None:
+    """Orphans (a qemu-system whose hyper2kvm parent was killed) are re-parented to this process, not to init,
+    so the check below still sees them."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+_become_subreaper()
+
+
 def _watched_descendants() -> dict[int, str]:
     found: dict[int, str] = {}
     me = os.getpid()
@@ -172,7 +187,10 @@ def _watched_descendants() -> dict[int, str]:
         except OSError:
             continue
         pid = int(entry.name)
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        state, ppid_text = stat.rsplit(")", 1)[1].split()[:2]
+        ppid = int(ppid_text)
+        if state in ("Z", "X"):
+            continue
         children.setdefault(ppid, []).append(pid)
         names[pid] = cmdline or stat.split("(", 1)[1].split(")", 1)[0]
     stack = list(children.get(me, []))

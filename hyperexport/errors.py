@@ -23,7 +23,10 @@
         └── ConversionError           the converter failed or timed out
 
 Every message says what went wrong and what to do about it. Secrets never
-appear in a message: providers translate SDK errors before raising.
+appear in a message: providers translate SDK errors before raising. A message
+does not name a CLI flag: an error about one parameter carries ``field``, its
+dotted path in ``MigrationRequest`` (``source.source``, ``export.output_dir``),
+and the CLI and the flow each name it in the form their user typed it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class HyperExportError(Exception):
     """Base of every error hyperexport raises."""
 
     retryable: bool = False
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class PermanentError(HyperExportError):

@@ -7,28 +7,57 @@ raw leaves the footer inside the guest's disk. We read the footer ourselves.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from .errors import InvalidInputError, SourceNotFoundError
+from .errors import InvalidInputError, UnsafeImageError
 from .models import DiskFormat
+from .paths import require_regular_file
 
 _VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
 
 
-def detect_format(path: Path) -> DiskFormat:
+def _looks_like_text(head: bytes) -> str | None:
+    """What a head of printable text looks like (a web page, XML, JSON, plain text), or None for binary."""
+    sample = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not sample:
+        return None
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(512)
-            size = os.fstat(handle.fileno()).st_size
-            tail = b""
-            if size >= 512:
-                handle.seek(size - 512)
-                tail = handle.read(512)
-    except FileNotFoundError:
-        raise SourceNotFoundError(f"disk image {path} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{path} is a directory, not a disk image; point at the image or at an .ovf file") from None
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError:
+        # The head may end inside a multi-byte character.
+        try:
+            text = sample[:-4].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if any(ord(c) < 32 and c not in "\t\r\n\f" for c in text):
+        return None
+    lowered = text[:256].lower()
+    if lowered.startswith(("<!doctype html", "<html", "<head", "<body")) or "<html" in lowered:
+        return "a web page (HTML)"
+    if lowered.startswith("<"):
+        return "an XML document"
+    if lowered.startswith(("{", "[")):
+        return "a JSON document"
+    return "plain text"
+
+
+def detect_format(path: Path) -> DiskFormat:
+    """The format of the regular file at ``path``, read from its bytes; refuses devices, pipes, directories and text."""
+    try:
+        st = require_regular_file(path, "disk image")
+    except UnsafeImageError as error:
+        if Path(path).is_dir():
+            raise InvalidInputError(f"{path} is a directory, not a disk image; point at the image or at an .ovf file") from None
+        raise error from None
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+        size = st.st_size
+        tail = b""
+        if size >= 512:
+            handle.seek(size - 512)
+            tail = handle.read(512)
+    if size == 0:
+        raise InvalidInputError(f"{path} is empty (0 bytes), not a disk image; re-export or re-download it")
     if head.startswith(b"QFI\xfb"):
         return DiskFormat.qcow2
     if head.startswith(b"KDMV") or head.lstrip().startswith(_VMDK_DESCRIPTOR) or _VMDK_DESCRIPTOR in head[:64]:
@@ -39,20 +68,12 @@ def detect_format(path: Path) -> DiskFormat:
         return DiskFormat.vhd
     if len(head) >= 0x44 and head[0x40:0x44] == b"\x7f\x10\xda\xbe":
         return DiskFormat.vdi
+    looks = _looks_like_text(head[:512])
+    if looks is not None:
+        raise InvalidInputError(
+            f"{path} is {looks}, not a disk image"
+            + ("; this looks like a web page, not a disk image: the URL probably needs authentication "
+               "(or points at a login or error page)" if "web page" in looks else
+               "; if it came from a URL, the URL probably needs authentication or points at the wrong file")
+        )
     return DiskFormat.raw
-
-
-def vmdk_extents(descriptor: Path) -> list[str]:
-    """File names of the extents a text VMDK descriptor refers to (flat and split VMDKs)."""
-    names = []
-    try:
-        text = descriptor.read_bytes()[:64 * 1024].decode("utf-8", errors="replace")
-    except OSError:
-        return names
-    if _VMDK_DESCRIPTOR not in text.encode():
-        return names
-    for line in text.splitlines():
-        parts = line.split('"')
-        if len(parts) >= 3 and line.split()[0] in ("RW", "RDONLY", "NOACCESS"):
-            names.append(parts[1])
-    return names

@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .converters import make_converter
 from .converters.base import LogLine, discard, output_path
-from .errors import InvalidInputError, ProviderDetectionError, ValidationError
+from .errors import InvalidInputError, ProviderDetectionError, UnsafeImageError, ValidationError
 from .manifest import ManifestPipeline, PipelineStage, build_manifest, detect_provider, load_manifest, write_manifest
+from .overlap import check_no_overlap, same_file
+from .paths import contained
 from .models import (
     ConversionResult,
     ConverterConfig,
@@ -36,6 +38,9 @@ from .report import MigrationReport, StepTiming, write_report
 from .providers.registry import get_provider, parse_options
 from .staging import STAGING_DIR_NAME, stage_disk, verify_disk
 from .validation import validate_conversion
+
+OUTPUT_FIELD = "export.output_dir"
+
 
 class MigrationRequest(BaseModel):
     """Everything one VM migration needs; the parameters of the migrate-vm flow."""
@@ -61,15 +66,27 @@ def preflight(request: MigrationRequest) -> Any:
     provider = get_provider(request.provider.value)
     options = parse_options(request.provider.value, request.source)
     provider.check_options(options, request.export)
-    out = request.output_dir
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"output {out} exists and is not a directory; choose a directory (--output)")
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise InvalidInputError(f"output directory {out} is not writable; fix its permissions or choose another")
+    source_paths = getattr(provider, "source_paths", None)
+    if source_paths is not None:
+        check_no_overlap(request.output_dir, source_paths(options))
+    prepare_output_dir(request.output_dir)
     if request.convert:
         make_converter(request.converter, request.converter_config).validate()
     return options
+
+
+def prepare_output_dir(out: Path) -> None:
+    """Create the output directory, or say why it cannot be used (a file, read-only, no permission)."""
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"output {out} exists and is not a directory; choose a directory", field=OUTPUT_FIELD)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInputError(
+            f"output directory {out} cannot be created ({error.strerror or error}); choose a writable place", field=OUTPUT_FIELD
+        ) from None
+    if not os.access(out, os.W_OK):
+        raise InvalidInputError(f"output directory {out} is not writable; fix its permissions or choose another", field=OUTPUT_FIELD)
 
 
 def export_vm(request: MigrationRequest, credentials: Any | None = None) -> ExportResult:
@@ -131,6 +148,12 @@ def convert(request: MigrationRequest, manifest_path: Path, log: LogLine = disca
 
 def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: ConversionResult) -> ValidationReport:
     outputs = [output_path(request.output_dir, d.id, request.convert_options.target_format.value) for d in disks]
+    for disk, output in zip(disks, outputs):
+        if same_file(disk.path, output):
+            raise ValidationError(
+                f"{disk.id}: the output {output} is the source itself; comparing it with itself would prove nothing. "
+                "Choose an output directory apart from the sources."
+            )
     report = validate_conversion(
         disks,
         outputs,
@@ -223,11 +246,11 @@ def adopt_manifest(manifest_path: Path, request: MigrationRequest) -> tuple[Path
     and write a working copy (output directory set, disks verified) into the request's output directory."""
     detect_provider(manifest_path)
     manifest = load_manifest(manifest_path)
+    paths = [_manifest_disk(manifest_path, disk.local_path) for disk in manifest.disks]
+    check_no_overlap(request.output_dir, [manifest_path, *paths], ids=[d.id for d in manifest.disks])
+    prepare_output_dir(request.output_dir)
     disks = []
-    for disk in manifest.disks:
-        path = Path(disk.local_path)
-        if not path.is_absolute():
-            path = (manifest_path.parent / path).absolute()
+    for disk, path in zip(manifest.disks, paths):
         fmt, info = verify_disk(path, disk.source_format)
         disks.append(
             StagedDisk(
@@ -242,5 +265,20 @@ def adopt_manifest(manifest_path: Path, request: MigrationRequest) -> tuple[Path
             "output": manifest.output.model_copy(update={"directory": str(request.output_dir), "format": request.convert_options.target_format.value}),
         }
     )
-    request.output_dir.mkdir(parents=True, exist_ok=True)
     return write_manifest(working, request.output_dir / STAGING_DIR_NAME), disks
+
+
+def _manifest_disk(manifest_path: Path, local_path: str) -> Path:
+    """A manifest's disk, which must be a file inside the manifest's own directory (symlinks resolved)."""
+    base = manifest_path.absolute().parent
+    path = Path(local_path)
+    if path.is_absolute():
+        resolved = path.resolve()
+        if not resolved.is_relative_to(base.resolve()):
+            raise UnsafeImageError(
+                f"manifest {manifest_path.name} names disk {local_path!r}, outside the manifest's directory {base}; "
+                "a manifest may name only disks beside it (or below it). Move the disks next to the manifest.",
+            )
+        local_path = str(resolved.relative_to(base.resolve()))
+        base = base.resolve()
+    return contained(base, local_path, f"manifest {manifest_path.name}: disk")

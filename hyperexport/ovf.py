@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import defusedxml
 import defusedxml.ElementTree as ET
 from pydantic import BaseModel
 
@@ -48,11 +49,31 @@ def _rasd(item, name: str) -> str | None:
     return None if node is None or node.text is None else node.text.strip()
 
 
+_OVF_LIMIT = 16 * 2**20
+
+
+def _xml_attack(error: Exception) -> str:
+    if isinstance(error, defusedxml.EntitiesForbidden):
+        return "declares XML entities (an entity-expansion attack such as 'billion laughs')"
+    if isinstance(error, defusedxml.ExternalReferenceForbidden):
+        return "refers to an external entity or DTD (an attempt to read other files or URLs)"
+    if isinstance(error, defusedxml.DTDForbidden):
+        return "has a DTD, which an OVF descriptor never needs"
+    return f"uses an XML feature that is refused for safety ({type(error).__name__})"
+
+
 def parse_ovf(path: Path) -> OvfDescriptor:
+    from .paths import require_regular_file
+
+    st = require_regular_file(path, "OVF descriptor")
+    if st.st_size > _OVF_LIMIT:
+        raise InvalidInputError(f"{path} is {st.st_size} bytes, too large for an OVF descriptor (limit {_OVF_LIMIT}); refusing it")
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as error:
         raise InvalidInputError(f"{path} is not a readable OVF descriptor ({error}); re-export the VM") from None
+    except (defusedxml.DefusedXmlException, ValueError) as error:
+        raise InvalidInputError(f"{path} {_xml_attack(error)}; refusing the descriptor. Re-export the VM from its hypervisor.") from None
     files = {
         f.get(f"{_OVF}id"): (f.get(f"{_OVF}href"), f.get(f"{_OVF}size"))
         for f in root.iterfind("ovf:References/ovf:File", _NS)

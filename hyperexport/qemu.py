@@ -10,8 +10,9 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from . import procs
 from .errors import ConversionError, ConverterNotFoundError, InvalidInputError
 
 QEMU_IMG = "qemu-img"
@@ -23,6 +24,9 @@ class ImageInfo(BaseModel):
     virtual_size: int
     actual_size: int | None = None
     backing_filename: str | None = None
+    full_backing_filename: str | None = None
+    data_file: str | None = Field(default=None, description="qcow2 external data file, when the image names one.")
+    extents: list[str] = Field(default_factory=list, description="VMDK extent files as qemu-img resolved them.")
     dirty: bool = False
 
 
@@ -39,6 +43,10 @@ class CompareResult(BaseModel):
     evidence: str
 
 
+# convert is bounded by the caller's timeout; its memory cap leaves room for -m 16 coroutines and -W buffers.
+CONVERT_LIMITS = procs.Limits(timeout_s=None, memory_bytes=4 * 2**30, cpu_s=None)
+
+
 def qemu_img_binary() -> str:
     found = shutil.which(QEMU_IMG)
     if found is None:
@@ -49,37 +57,57 @@ def qemu_img_binary() -> str:
     return found
 
 
-def _run(args: list[str], *, what: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([qemu_img_binary(), *args], capture_output=True, text=True, check=False)
+def _run(args: list[str], *, what: str, limits: procs.Limits = procs.INSPECT) -> subprocess.CompletedProcess[str]:
+    """Every qemu-img call: bounded in time, memory and CPU, and killed with its whole tree."""
+    return procs.run_bounded([qemu_img_binary(), *args], limits=limits, what=f"qemu-img {what}")
+
+
+def _arg(path: Path) -> str:
+    # Absolute, so that qemu-img never reads a name like "nbd:host:port" or "json:{...}" as a protocol.
+    return str(Path(path).absolute())
+
+
+def compare_limits(*paths: Path) -> procs.Limits:
+    """compare reads every byte: a minute plus a second per 100 MiB of the larger file (at least 20 MB/s)."""
+    size = max((Path(p).stat().st_size for p in paths), default=0)
+    return procs.Limits(timeout_s=60.0 + size / (100 * 2**20), memory_bytes=2 * 2**30, cpu_s=None)
 
 
 def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def info(path: Path, fmt: str | None = None) -> ImageInfo:
-    args = ["info", "--output=json"]
-    if fmt:
-        args += ["-f", fmt]
-    proc = _run([*args, str(path)], what="info")
+def info(path: Path, fmt: str) -> ImageInfo:
+    """``qemu-img info`` with the format given (never probed) and --force-share (never takes a lock on the source).
+
+    Callers that read untrusted images go through ``image_safety.inspect``, which checks the headers first.
+    """
+    proc = _run(["info", "--output=json", "--force-share", "-f", fmt, _arg(path)], what=f"info of {Path(path).name}")
     if proc.returncode != 0:
         raise InvalidInputError(
-            f"qemu-img cannot read {path}{f' as {fmt}' if fmt else ''}: {_tail(proc.stderr)}. "
+            f"qemu-img cannot read {path} as {fmt}: {_tail(proc.stderr)}. "
             "Check that the file is a complete disk image of that format (a truncated or corrupt download fails here)."
         )
-    data = json.loads(proc.stdout)
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise InvalidInputError(f"qemu-img info of {path} gave no JSON answer: {_tail(proc.stdout + proc.stderr)}") from None
+    specific = (data.get("format-specific") or {}).get("data") or {}
     return ImageInfo(
         format=data["format"],
         virtual_size=data["virtual-size"],
         actual_size=data.get("actual-size"),
         backing_filename=data.get("backing-filename"),
+        full_backing_filename=data.get("full-backing-filename"),
+        data_file=specific.get("data-file"),
+        extents=[e.get("filename", "") for e in specific.get("extents", []) if isinstance(e, dict)],
         dirty=bool(data.get("dirty-flag", False)),
     )
 
 
 def check(path: Path, fmt: str) -> CheckResult:
     """``qemu-img check``; formats without a checker (raw, vpc) report ``supported=False``."""
-    proc = _run(["check", "--output=json", "-f", fmt, str(path)], what="check")
+    proc = _run(["check", "--output=json", "--force-share", "-f", fmt, _arg(path)], what=f"check of {Path(path).name}")
     text = (proc.stdout + proc.stderr).strip()
     if proc.returncode == 63 or "does not support checks" in text:
         return CheckResult(clean=True, supported=False, evidence=f"{fmt} has no consistency checker in qemu-img")
@@ -95,7 +123,10 @@ def check(path: Path, fmt: str) -> CheckResult:
 
 
 def compare(a: Path, a_fmt: str, b: Path, b_fmt: str) -> CompareResult:
-    proc = _run(["compare", "-f", a_fmt, "-F", b_fmt, str(a), str(b)], what="compare")
+    proc = _run(
+        ["compare", "--force-share", "-f", a_fmt, "-F", b_fmt, _arg(a), _arg(b)],
+        what=f"compare of {Path(a).name} and {Path(b).name}", limits=compare_limits(a, b),
+    )
     evidence = _tail(proc.stdout + proc.stderr) or f"exit {proc.returncode}"
     if proc.returncode in (0, 1):
         return CompareResult(identical=proc.returncode == 0, evidence=evidence)
@@ -105,8 +136,8 @@ def compare(a: Path, a_fmt: str, b: Path, b_fmt: str) -> CompareResult:
 def create_overlay(backing: Path, backing_fmt: str, overlay: Path) -> Path:
     """A qcow2 whose reads fall through to ``backing`` and whose writes stay in the overlay."""
     proc = _run(
-        ["create", "-q", "-f", "qcow2", "-b", str(backing.absolute()), "-F", backing_fmt, str(overlay)],
-        what="create",
+        ["create", "-q", "-f", "qcow2", "-b", _arg(backing), "-F", backing_fmt, _arg(overlay)],
+        what=f"create of overlay {overlay.name}",
     )
     if proc.returncode != 0:
         raise ConversionError(f"could not create overlay {overlay} on {backing}: {_tail(proc.stderr)}")
@@ -129,7 +160,7 @@ def convert_command(
         cmd.append("-c")
     if progress:
         cmd.append("-p")
-    return [*cmd, *(extra or []), str(source), str(dest)]
+    return [*cmd, *(extra or []), _arg(source), _arg(dest)]
 
 
 def convert(
@@ -145,12 +176,7 @@ def convert(
 ) -> None:
     cmd = convert_command(source, source_fmt, dest, dest_fmt, compress=compress, progress=on_percent is not None, extra=extra)
     try:
-        if on_percent is None:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-            stderr = proc.stderr
-            code = proc.returncode
-        else:
-            code, stderr = _convert_with_progress(cmd, on_percent, timeout)
+        code, stderr = _convert_with_progress(cmd, on_percent or (lambda _: None), timeout)
     except subprocess.TimeoutExpired:
         raise ConversionError(f"qemu-img convert of {source} ran past its {timeout:.0f}s timeout") from None
     if code != 0:
@@ -158,27 +184,29 @@ def convert(
 
 
 def _convert_with_progress(cmd: list[str], on_percent: Callable[[float], None], timeout: float | None) -> tuple[int, str]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Own session and registered: a timeout, a cancel or SIGTERM ends the whole tree (procs.terminate_all).
+    proc = procs.spawn(cmd, CONVERT_LIMITS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stderr is not None
     fired = threading.Event()
 
     def kill() -> None:
         fired.set()
-        proc.kill()
+        procs.kill_tree(proc, grace_s=0.5)
 
     timer = threading.Timer(timeout, kill) if timeout else None
     if timer:
         timer.start()
     try:
-        buffer = ""
-        while chunk := proc.stdout.read(64):
-            buffer += chunk
-            matches = _PROGRESS.findall(buffer)
-            if matches:
-                on_percent(float(matches[-1]))
-                buffer = buffer[-32:]
-        stderr = proc.stderr.read()
-        code = proc.wait()
+        with procs.supervised(proc):
+            buffer = ""
+            while chunk := proc.stdout.read(64):
+                buffer += chunk
+                matches = _PROGRESS.findall(buffer)
+                if matches:
+                    on_percent(float(matches[-1]))
+                    buffer = buffer[-32:]
+            stderr = proc.stderr.read()
+            code = proc.wait()
     finally:
         if timer:
             timer.cancel()

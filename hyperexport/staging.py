@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
-from . import qemu
-from .errors import InvalidInputError
-from .formats import detect_format, vmdk_extents
+from . import cancel, qemu
+from .errors import InvalidInputError, UnsafeImageError
+from .formats import detect_format
+from .image_safety import check_vmdk_descriptor, inspect, read_vmdk_descriptor
 from .models import DiskFormat, DiskSource, ExportOptions, StagedDisk
+from .paths import check_relative_name, contained, public_url, require_regular_file, same_origin
 from .progress import ProgressCallback, ProgressSnapshot, broadcast
 from .transfer import HttpRangeSource, TransferOptions, TransferResult, download
 
@@ -48,9 +50,10 @@ def fetch_url(
     on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
     file_index: int = 1,
     total_files: int = 1,
+    headers: dict[str, str] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` (resumable, verified); returns ``dest``."""
-    return _download(HttpRangeSource(url), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files).path
+    return _download(HttpRangeSource(url, headers=headers, name=dest.name), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files).path
 
 
 def _download(source, dest, export_options, default_connections, progress, on_snapshot, file_index, total_files) -> TransferResult:
@@ -67,11 +70,41 @@ def _download(source, dest, export_options, default_connections, progress, on_sn
 
 
 def sha256_file(path: Path, chunk: int = 8 * 2**20) -> str:
+    """Hash a regular file (a device or FIFO is refused before any read); a cancel stops it between chunks."""
+    require_regular_file(path, "disk image")
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
+            cancel.raise_if_cancelled()
             digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def staged_dir(export_options: ExportOptions, disk: DiskSource) -> Path:
+    """Each downloaded disk gets its own directory: equal file names (a/disk.img, b/disk.img) never collide,
+    and a VMDK's extents land beside their own descriptor only."""
+    return export_options.output_dir / STAGING_DIR_NAME / disk.id
+
+
+def _fetch_extents(path: Path, disk: DiskSource, source_for, export_options, default_connections, progress, on_snapshot,
+                   file_index, total_files) -> int:
+    """A downloaded VMDK descriptor's extents: plain names, same origin as the descriptor, written beside it."""
+    descriptor = read_vmdk_descriptor(path)
+    if descriptor is None:
+        return 0
+    fetched = 0
+    for name in check_vmdk_descriptor(descriptor, f"VMDK descriptor {public_url(disk.location)}"):
+        check_relative_name(name, f"VMDK extent of {disk.file_name}", plain=True)
+        if name == path.name:
+            raise UnsafeImageError(f"VMDK descriptor {disk.file_name} names itself as its extent; refusing it")
+        url = urljoin(disk.location, name)
+        if not same_origin(url, disk.location):
+            raise UnsafeImageError(f"VMDK extent {name!r} is not on the descriptor's server; refusing it")
+        dest = contained(path.parent, name, f"VMDK extent of {disk.file_name}", plain=True)
+        extent = disk.model_copy(update={"location": url, "file_name": name})
+        fetched += _download(source_for(extent), dest, export_options, default_connections, progress, on_snapshot,
+                             file_index, total_files).bytes_fetched
+    return fetched
 
 
 def stage_disk(
@@ -89,19 +122,19 @@ def stage_disk(
     staging = export_options.output_dir / STAGING_DIR_NAME
     fetched = 0
     sha256 = None
+    check_relative_name(disk.file_name, f"file name of disk {disk.id}", plain=True)
     if _is_url(disk.location):
-        dest = staging / disk.file_name
-        result = _download(HttpRangeSource(disk.location), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files)
+        # The provider re-derives the full URL (credentials, query) from its options; the model holds none.
+        source_for = open_source or (lambda d: HttpRangeSource(d.location))
+        directory = staged_dir(export_options, disk)
+        dest = contained(directory.parent, f"{disk.id}/{disk.file_name}", f"file name of disk {disk.id}")
+        result = _download(source_for(disk), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files)
         path, fetched, sha256 = result.path, result.bytes_fetched, result.checksum
-        for extent in vmdk_extents(path):
-            extent_path = staging / extent
-            extent_result = _download(
-                HttpRangeSource(urljoin(disk.location, extent)), extent_path, export_options,
-                default_connections, progress, on_snapshot, file_index, total_files,
-            )
-            fetched += extent_result.bytes_fetched
+        fetched += _fetch_extents(path, disk, source_for, export_options, default_connections, progress, on_snapshot,
+                                  file_index, total_files)
     elif urlsplit(disk.location).scheme in ("", "file") or Path(disk.location).is_absolute():
         path = Path(urlsplit(disk.location).path if disk.location.startswith("file://") else disk.location)
+        detect_format(path)  # refuses devices, pipes, directories and text before the hash reads a byte
         sha256 = sha256_file(path)
         size = path.stat().st_size
         for callback in filter(None, [progress or export_options.progress_callback]):
@@ -136,7 +169,7 @@ def verify_disk(path: Path, declared: DiskFormat | None) -> tuple[DiskFormat, qe
             f"{path} should be a {declared.value} image but has no {declared.value} header; "
             "it is truncated, corrupt or mislabelled. Re-export or re-download it."
         )
-    info = qemu.info(path, fmt.qemu_format)
+    info = inspect(path, fmt.qemu_format)
     if fmt in _CHECKABLE:
         result = qemu.check(path, fmt.qemu_format)
         if not result.clean:

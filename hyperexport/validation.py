@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import qemu
+from .errors import ValidationError
+from .overlap import same_file
 from .models import CheckVerdict, DiskValidation, StagedDisk, ValidationOptions, ValidationReport
 
 
 def validate_disk(
     source: StagedDisk, output: Path, output_format: str, *, guest_modified: bool, options: ValidationOptions
 ) -> DiskValidation:
+    if same_file(source.path, output):
+        raise ValidationError(f"{source.id}: output {output} is the source file itself; refusing to compare it with itself")
     out_info = qemu.info(output, output_format)
     if options.check:
         result = qemu.check(output, output_format)

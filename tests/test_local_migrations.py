@@ -79,7 +79,7 @@ def test_ovf_directory_migrates(converter, base_raw, tmp_path):
 def test_disk_url_migrates(kind, converter, disks, base_raw, http_server, tmp_path):
     url = http_server.add_file(f"/images/{disks[kind].name}", disks[kind])
     report = run_migration(local_request(url, tmp_path / "out", converter))
-    staged = tmp_path / "out" / "source" / disks[kind].name
+    staged = tmp_path / "out" / "source" / "disk-0" / disks[kind].name
     _check_migration(report, [(staged, DISK_KINDS[kind][0])], [base_raw])
     assert report.disks[0].bytes_fetched >= disks[kind].stat().st_size
     assert report.disks[0].sha256 is not None
@@ -91,7 +91,7 @@ def test_flat_vmdk_url_fetches_its_extent(disks, base_raw, http_server, tmp_path
     url = http_server.add_file(f"/v/{descriptor.name}", descriptor)
     http_server.add_file(f"/v/{extent.name}", extent)
     report = run_migration(local_request(url, tmp_path / "out", "qemu-img"))
-    _check_migration(report, [(tmp_path / "out" / "source" / descriptor.name, "vmdk")], [base_raw])
+    _check_migration(report, [(tmp_path / "out" / "source" / "disk-0" / descriptor.name, "vmdk")], [base_raw])
 
 
 @pytest.mark.parametrize("kind", ["ova", "ovf"])

@@ -7,23 +7,28 @@ directory; an OVF's disks are read beside it, or fetched relative to its URL.
 
 from __future__ import annotations
 
+import base64
 import tarfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..archive import extract_ova
-from ..errors import InvalidInputError, SourceNotFoundError
+from ..errors import InvalidInputError, SourceNotFoundError, UnsafeImageError
 from ..formats import detect_format
+from ..image_safety import read_vmdk_descriptor
 from ..models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, VmInfo
 from ..ovf import OvfDescriptor, parse_ovf
+from ..paths import check_relative_name, contained, public_url, require_regular_file, same_origin
 from ..staging import STAGING_DIR_NAME, fetch_url
+from ..transfer import HttpRangeSource
 
 NAME = "local"
 DEFAULT_CONNECTIONS = 8
 RECOMMENDED_LIMIT = 4
+FIELD = "source.source"
 
 _EXTENSION_FORMATS = {
     ".vmdk": DiskFormat.vmdk,
@@ -43,35 +48,85 @@ class Options(BaseModel):
         min_length=1, description="Path or http(s) URL of a disk image (vmdk, vhd, vhdx, qcow2, raw, vdi), an OVA or an OVF."
     )
     vm_name: str | None = Field(default=None, description="Name to record for the VM; defaults to the file name.")
+    allow_other_origins: bool = Field(
+        default=False, description="Let a remote OVF name disks on another server (refused by default)."
+    )
+    # Taken out of the URL once, sent as an Authorization header, never kept in a URL, a message or a result.
+    url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False, description="user:password of the URL")
+
+    @model_validator(mode="after")
+    def _credentials_out_of_url(self) -> "Options":
+        if _is_url(self.source):
+            parts = urlsplit(self.source)
+            if parts.username is not None or parts.password is not None:
+                self.url_credentials = SecretStr(f"{unquote(parts.username or '')}:{unquote(parts.password or '')}")
+                netloc = parts.netloc.rsplit("@", 1)[1]
+                self.source = parts._replace(netloc=netloc).geturl()
+        return self
+
+    def auth_headers(self) -> dict[str, str]:
+        if self.url_credentials is None:
+            return {}
+        token = base64.b64encode(self.url_credentials.get_secret_value().encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
 
 def _is_url(source: str) -> bool:
     return urlsplit(source).scheme in ("http", "https")
 
 
-def _redacted(source: str) -> str:
-    parts = urlsplit(source)
-    return parts._replace(query="…" if parts.query else "", fragment="").geturl() if _is_url(source) else source
+def _shown(source: str) -> str:
+    """The source as reports and messages may show it: a path, or scheme://host/path of a URL."""
+    return public_url(source) if _is_url(source) else source
 
 
 def check_options(options: Options, export_options: ExportOptions) -> None:
     scheme = urlsplit(options.source).scheme
     if scheme and len(scheme) > 1 and scheme not in ("http", "https", "file"):
-        raise InvalidInputError(f"local provider reads paths and http(s) URLs, not {scheme}:// ({_redacted(options.source)})")
+        raise InvalidInputError(f"local provider reads paths and http(s) URLs, not {scheme}:// ({_shown(options.source)})", field=FIELD)
     if not _is_url(options.source):
         path = _local_path(options.source)
         if not path.exists():
-            raise SourceNotFoundError(f"source {path} does not exist; check the path (--vm)")
+            raise SourceNotFoundError(f"source {path} does not exist; check the path", field=FIELD)
+        if not path.is_dir():
+            require_regular_file(path, "source", field=FIELD)
 
 
 def describe(options: Options) -> str:
-    return f"local source {_redacted(options.source)}"
+    return f"local source {_shown(options.source)}"
 
 
 def _local_path(source: str) -> Path:
     if source.startswith("file://"):
         source = urlsplit(source).path
     return Path(source).expanduser().absolute()
+
+
+def _find_ovf(path: Path) -> Path:
+    if path.is_dir():
+        ovfs = sorted(path.glob("*.ovf"))
+        if len(ovfs) != 1:
+            raise InvalidInputError(f"{path} is a directory with {len(ovfs)} .ovf files; point at one .ovf, an OVA or a disk image", field=FIELD)
+        return ovfs[0]
+    return path
+
+
+def source_paths(options: Options) -> list[Path]:
+    """Every local file the run will read (for the output-overlap check): the source, an OVF's disks, a VMDK's extents."""
+    if _is_url(options.source):
+        return []
+    path = _find_ovf(_local_path(options.source))
+    found = [path]
+    if path.suffix.lower() == ".ovf":
+        for disk in parse_ovf(path).disks:
+            found.append(_local_disk(path, disk.href))
+    for disk in list(found):
+        if disk.is_file() and disk.suffix.lower() != ".ovf" and not _is_ova(disk):
+            descriptor = read_vmdk_descriptor(disk) if detect_format(disk) is DiskFormat.vmdk else None
+            if descriptor is not None:
+                found += [contained(disk.parent, e.file_name, f"VMDK extent of {disk.name}", plain=True)
+                          for e in descriptor.extents if e.file_name]
+    return found
 
 
 def _is_ova(path: Path) -> bool:
@@ -83,36 +138,54 @@ def export(options: Options, export_options: ExportOptions, credentials: Any | N
     staging = export_options.output_dir / STAGING_DIR_NAME
     if _is_url(options.source):
         return _export_url(options, export_options, staging)
-    path = _local_path(options.source)
-    if path.is_dir():
-        ovfs = sorted(path.glob("*.ovf"))
-        if len(ovfs) != 1:
-            raise InvalidInputError(f"{path} is a directory with {len(ovfs)} .ovf files; point at one .ovf, an OVA or a disk image")
-        path = ovfs[0]
+    path = _find_ovf(_local_path(options.source))
     if path.suffix.lower() == ".ovf":
-        return _from_ovf(path, parse_ovf(path), lambda href: str(path.parent / href), options, "ovf")
+        return _from_ovf(path, parse_ovf(path), lambda href: str(_local_disk(path, href)), options, "ovf")
     if _is_ova(path):
-        target = staging / path.stem
-        extract_ova(path, target)
-        ovfs = sorted(target.rglob("*.ovf"))
-        if len(ovfs) != 1:
-            raise InvalidInputError(f"OVA {path} holds {len(ovfs)} .ovf descriptors; expected exactly one")
-        ovf = ovfs[0]
-        return _from_ovf(ovf, parse_ovf(ovf), lambda href: str(ovf.parent / href), options, "ova")
+        return _from_ova(path, staging / path.stem, options)
     return _single_disk(options, str(path), detect_format(path), path.name, path.stat().st_size, "local-file")
+
+
+def _from_ova(path: Path, target: Path, options: Options) -> ExportResult:
+    extract_ova(path, target)
+    ovfs = sorted(target.rglob("*.ovf"))
+    if len(ovfs) != 1:
+        raise InvalidInputError(f"OVA {path.name} holds {len(ovfs)} .ovf descriptors; expected exactly one", field=FIELD)
+    ovf = ovfs[0]
+    return _from_ovf(ovf, parse_ovf(ovf), lambda href: str(_local_disk(ovf, href)), options, "ova")
+
+
+def _local_disk(ovf: Path, href: str) -> Path:
+    """An OVF href as a regular file inside the OVF's own directory, symlinks resolved."""
+    disk = contained(ovf.parent, href, f"{ovf.name}: disk href", field=FIELD)
+    if not disk.exists():
+        raise SourceNotFoundError(f"{ovf} names disk file {href!r}, which is not beside it; copy it next to the .ovf", field=FIELD)
+    require_regular_file(disk, f"{ovf.name}: disk href {href!r} is", field=FIELD)
+    return disk
 
 
 def _export_url(options: Options, export_options: ExportOptions, staging: Path) -> ExportResult:
     url = options.source
     name = Path(urlsplit(url).path).name or "disk.img"
+    check_relative_name(name, "file name of the URL", plain=True, field=FIELD)
     suffix = Path(name).suffix.lower()
+    headers = options.auth_headers()
     if suffix == ".ova":
-        ova = fetch_url(url, staging / name, export_options)
-        return export(options.model_copy(update={"source": str(ova)}), export_options)
+        ova = fetch_url(url, staging / name, export_options, headers=headers)
+        return _from_ova(ova, staging / Path(name).stem, options)
     if suffix == ".ovf":
-        ovf = fetch_url(url, staging / name, export_options)
-        return _from_ovf(ovf, parse_ovf(ovf), lambda href: urljoin(url, href), options, "ovf-url")
-    return _single_disk(options, url, _EXTENSION_FORMATS.get(suffix), name, None, "http-download")
+        ovf = fetch_url(url, staging / name, export_options, headers=headers)
+        return _from_ovf(ovf, parse_ovf(ovf), lambda href: _remote_disk(options, href), options, "ovf-url")
+    return _single_disk(options, public_url(url), _EXTENSION_FORMATS.get(suffix), name, None, "http-download")
+
+
+def _remote_disk(options: Options, href: str) -> str:
+    """A remote OVF's href as a URL without secrets, on the OVF's own server unless other origins are allowed."""
+    check_relative_name(href, "remote OVF disk href", field=FIELD)
+    location = urljoin(public_url(options.source), href)
+    if not same_origin(location, options.source) and not options.allow_other_origins:
+        raise UnsafeImageError(f"remote OVF names disk {href!r} on another server; refused (allow_other_origins)", field=FIELD)
+    return location
 
 
 def _single_disk(
@@ -134,8 +207,6 @@ def _from_ovf(ovf: Path, descriptor: OvfDescriptor, locate, options: Options, me
         href_suffix = Path(disk.href).suffix.lower()
         fmt = DiskFormat.vmdk if disk.stream_optimized else _EXTENSION_FORMATS.get(href_suffix)
         location = locate(disk.href)
-        if not _is_url(location) and not Path(location).exists():
-            raise SourceNotFoundError(f"{ovf} names disk file {disk.href!r}, which is not beside it; copy it next to the .ovf")
         disks.append(
             DiskSource(
                 id=f"disk-{i}", location=location, format=fmt, size_bytes=disk.file_size,
@@ -150,7 +221,17 @@ def _from_ovf(ovf: Path, descriptor: OvfDescriptor, locate, options: Options, me
 
 
 def open_source(disk: DiskSource, options: Options, credentials: Any | None = None):
-    raise InvalidInputError(f"local provider cannot open {disk.location!r}: only paths and http(s) URLs are supported")
+    """An http(s) disk as a byte source, with the URL's secrets put back: its query (when it is the source URL
+    itself) and its credentials as an Authorization header (only on the source's own server)."""
+    if not _is_url(disk.location):
+        raise InvalidInputError(f"local provider cannot open {disk.location!r}: only paths and http(s) URLs are supported")
+    if not _is_url(options.source):
+        raise InvalidInputError(f"disk {disk.id} is at {public_url(disk.location)}, but the source is not a URL")
+    url = options.source if disk.location == public_url(options.source) else disk.location
+    on_origin = same_origin(url, options.source)
+    if not on_origin and not options.allow_other_origins:
+        raise UnsafeImageError(f"disk {disk.id} is on another server than the source ({public_url(url)}); refused", field=FIELD)
+    return HttpRangeSource(url, headers=options.auth_headers() if on_origin else {}, name=disk.file_name)
 
 
 def cleanup(result: ExportResult, options: Options, credentials: Any | None = None) -> list[str]:

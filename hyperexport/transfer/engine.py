@@ -24,7 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import HyperExportError, InvalidInputError, TransferError
+from .. import cancel
+from ..errors import CancelledError, HyperExportError, InvalidInputError, TransferError
 from ..fsutil import commit, ensure_free_space, partial_path
 from ..progress import ProgressCallback, ProgressMeter, SnapshotCallback
 from . import journal
@@ -34,8 +35,8 @@ from .options import TransferOptions
 from .plan import Plan, make_plan
 from .relay import ProgressRelay
 from .result import TransferResult
-from .retry import call_with_retry
-from .source import ByteRangeSource, DataRange, SourceInfo
+from .retry import call_with_retry, is_damage
+from .source import ByteRangeSource, DataRange, SourceChangedError, SourceInfo
 from .throttle import TokenBucket
 from .verify import algorithms_for, compare, expected_checksums, hash_file
 from .workers import WorkerPool
@@ -104,6 +105,7 @@ class _Download:
         )
 
     def run(self) -> TransferResult:
+        cancel.raise_if_cancelled()
         if self.dest.is_dir():
             raise InvalidInputError(f"the destination {self.dest} is a directory; give a file name")
         try:
@@ -118,7 +120,23 @@ class _Download:
                 return kept
         fd = self._open_partial()
         try:
-            return self._download(fd, info, expected)
+            try:
+                return self._download(fd, info, expected)
+            except SourceChangedError as exc:
+                # Never stitch two versions: every range again, from the new version.
+                log.warning("%s changed during the download; starting over once (%s)", self.source.name, exc)
+            info = call_with_retry(self.source.describe, self.options)
+            expected = expected_checksums(info, self.options, self.source.name)
+            try:
+                return self._download(fd, info, expected, start_over=True)
+            except SourceChangedError as exc:
+                self.partial.unlink(missing_ok=True)
+                self.sidecar.unlink(missing_ok=True)
+                raise SourceChangedError(
+                    f"{self.source.name} changed during the download, and again after the download started over: "
+                    "it is still being written or replaced. Nothing was kept; run again once it no longer changes. "
+                    f"Last change seen: {exc}"
+                ) from exc
         finally:
             os.close(fd)
 
@@ -158,8 +176,8 @@ class _Download:
             return None
         return journal.load(self.sidecar, identity=info.identity, size=info.size)
 
-    def _download(self, fd: int, info: SourceInfo, expected: dict[str, str]) -> TransferResult:
-        completed = self._resume_state(fd, info)
+    def _download(self, fd: int, info: SourceInfo, expected: dict[str, str], *, start_over: bool = False) -> TransferResult:
+        completed = None if start_over else self._resume_state(fd, info)
         fresh = completed is None
         if fresh:
             os.ftruncate(fd, 0)  # every byte becomes a hole again
@@ -221,13 +239,19 @@ class _Download:
             raise
         finally:
             checkpointer.stop()
-        if failure is not None:
+        interrupted = cancel.cancelled() or (failure is not None and isinstance(failure[1], CancelledError))
+        if failure is not None or interrupted:
             hasher.abort()
             if record is not None:
                 try:
                     record.checkpoint(fd)
                 except OSError as exc:
                     log.warning("could not checkpoint %s: %s", self.partial, exc)
+            if interrupted:
+                raise CancelledError(
+                    f"downloading {self.source.name} was interrupted; the ranges already written are kept in "
+                    f"{self.partial.name}: run the same command again to resume"
+                )
             raise self._failure_error(*failure, plan)
         fetched_at = time.monotonic()
         digests = hasher.result()
@@ -262,6 +286,11 @@ class _Download:
         hint = ""
         if isinstance(exc, TransferError):
             hint = f" Gave up after {self.options.max_attempts} attempts."
+        elif is_damage(exc) and self.options.integrity_rereads:
+            hint = (
+                f" The range was read {self.options.integrity_rereads + 1} times and failed its checksum every "
+                "time: the source itself is probably damaged."
+            )
         if self.options.resume:
             hint += f" Completed ranges are kept in {self.partial.name}: run again to fetch only what is missing."
         try:

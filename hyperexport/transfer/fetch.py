@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from tenacity import RetryCallState
 
+from .. import cancel
 from ..errors import HyperExportError, InsufficientSpaceError, InvalidInputError, TransferError
 from .options import TransferOptions
 from .redact import redact_text
-from .retry import Aborted, retrying
+from .retry import Aborted, is_damage, retrying
 from .source import Buffer, ByteRangeSource, DataRange
 from .throttle import TokenBucket
 
@@ -48,9 +49,11 @@ class FetchStats:
 class RangeFetcher:
     """Reads ranges from ``source`` and writes them at their offset in ``fd``.
 
-    A transient failure re-reads the whole range (so per-range checksums in the
-    source stay valid); progress is reported per range as a high-water mark,
-    so a retry never counts bytes twice.
+    A transient failure, or bytes that fail the range's own checksum, re-read
+    the whole range (so per-range checksums in the source stay valid); progress
+    is reported per range as a high-water mark, so a retry never counts bytes
+    twice. A run-wide cancel (``hyperexport.cancel``) stops it at the next piece
+    with ``CancelledError``.
     """
 
     def __init__(
@@ -84,14 +87,17 @@ class RangeFetcher:
             with self.stats.lock:
                 self.stats.retries += 1
             exc = state.outcome.exception() if state.outcome else None
-            log.info("%s: retrying bytes %d-%d after: %s", self.source.name, chunk.offset, chunk.end - 1, exc)
+            if is_damage(exc):
+                log.warning("%s: reading bytes %d-%d again: %s", self.source.name, chunk.offset, chunk.end - 1, exc)
+            else:
+                log.info("%s: retrying bytes %d-%d after: %s", self.source.name, chunk.offset, chunk.end - 1, exc)
 
         def attempt() -> None:
             attempt_no[0] += 1
             self._fetch_once(chunk, reported, skip_zeros=self.fresh_file and attempt_no[0] == 1)
 
         try:
-            retrying(self.options, self.abort, count_retry)(attempt)
+            retrying(self.options, self.abort, count_retry, rereads=self.options.integrity_rereads)(attempt)
         except (Aborted, HyperExportError):
             raise
         except Exception as exc:  # a source that raised outside the error tree: do not retry blindly
@@ -113,6 +119,7 @@ class RangeFetcher:
                     continue
                 if self.abort.is_set():
                     raise Aborted()
+                cancel.raise_if_cancelled()
                 if position + n > end:
                     raise TransferError(
                         f"{self.source.name}: source returned more than the {chunk.length} bytes asked for "

@@ -1,4 +1,10 @@
-"""A local file (or block device, or SMB/NFS mount) as a ``ByteRangeSource``."""
+"""A local regular file (also on an SMB/NFS mount) as a ``ByteRangeSource``.
+
+Only regular files are disks: a device (``/dev/zero`` never ends), a FIFO (an
+open blocks until a writer comes, reads never end), a directory or a socket is
+refused before a byte is read. The file is opened non-blocking, so that a FIFO
+cannot hang the open, and checked on the descriptor it will be read from.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import AccessDeniedError, IntegrityError, InvalidInputError, SourceNotFoundError, TransferError
+from ..errors import AccessDeniedError, InvalidInputError, SourceNotFoundError, TransferError
 from .options import TransferOptions
-from .source import DataRange, SourceInfo
+from .source import DataRange, SourceChangedError, SourceInfo
 
 
 class FileRangeSource:
@@ -49,27 +55,38 @@ class FileRangeSource:
     def _open(self) -> int:
         with self._lock:
             if self._fd is None:
-                try:
-                    self._fd = os.open(self.path, os.O_RDONLY)
-                except FileNotFoundError:
-                    raise SourceNotFoundError(f"{self.name} does not exist") from None
-                except PermissionError:
-                    raise AccessDeniedError(
-                        f"{self.name}: permission denied; check the file's owner and mode"
-                    ) from None
-                except IsADirectoryError:
-                    raise InvalidInputError(f"{self.name} is a directory, not a disk image") from None
-                except OSError as exc:
-                    raise TransferError(f"cannot open {self.name}: {exc.strerror}") from None
+                fd = self._open_regular()
+                os.set_blocking(fd, True)
+                self._fd = fd
             return self._fd
+
+    def _open_regular(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        except FileNotFoundError:
+            raise SourceNotFoundError(f"{self.name} does not exist") from None
+        except PermissionError:
+            raise AccessDeniedError(f"{self.name}: permission denied; check the file's owner and mode") from None
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a socket, or a device without its driver
+                raise InvalidInputError(f"{self.name} is not a regular file, so it is not a disk image") from None
+            raise TransferError(f"cannot open {self.name}: {exc.strerror}") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise InvalidInputError(
+                f"{self.name} is {_kind(mode)}, not a regular file, so it is not a disk image. "
+                "Give the path of the image file itself."
+            )
+        return fd
 
     def describe(self) -> SourceInfo:
         fd = self._open()
         st = os.fstat(fd)
-        size = st.st_size if stat.S_ISREG(st.st_mode) else os.lseek(fd, 0, os.SEEK_END)
+        size = st.st_size
         self._size = size
         ranges = self._data_ranges
-        if ranges is None and self._detect_holes and stat.S_ISREG(st.st_mode):
+        if ranges is None and self._detect_holes:
             ranges = _scan_data(fd, size)
         return SourceInfo(
             size=size,
@@ -90,7 +107,7 @@ class FileRangeSource:
             except OSError as exc:
                 raise TransferError(f"reading {self.name} at offset {position} failed: {exc.strerror}") from None
             if got == 0:
-                raise IntegrityError(f"{self.name} shrank while being copied: nothing to read at offset {position}")
+                raise SourceChangedError(f"{self.name} shrank while being copied: nothing to read at offset {position}")
             yield view[:got]
             position += got
 
@@ -99,6 +116,18 @@ class FileRangeSource:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 def _scan_data(fd: int, size: int) -> list[DataRange] | None:

@@ -6,7 +6,8 @@ final (written ranges, ranges kept from a previous run, and holes).
 grows -- from the page cache, just behind the writers -- so when the last
 range lands only the tail remains to hash. Known holes are hashed from a zero
 buffer instead of being read (reading a hole fills the page cache with zero
-pages).
+pages). Every block read or hashed looks at the run-wide cancel flag first, so
+hashing a huge file stops within one block of a SIGINT.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import threading
 from collections.abc import Sequence
 
+from .. import cancel
 from .checksums import new_hasher
 from .source import DataRange
 
@@ -93,6 +95,7 @@ class FileHasher:
                 if limit <= position:
                     return  # aborted
                 while position < limit:
+                    cancel.raise_if_cancelled()
                     hole_end, data_end = self._extent_at(position, limit)
                     if hole_end > position:
                         n = min(READ_BLOCK, hole_end - position)

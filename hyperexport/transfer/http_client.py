@@ -1,62 +1,62 @@
-"""An httpx client tuned for bulk ranged downloads.
+"""The httpx client for ranged downloads: pooled, no transport retries, proxies from the environment.
 
-httpcore reads the socket 64 KiB at a time, and the per-read Python work in
-h11 then caps one process at a few hundred MiB/s. ``LargeReadBackend`` wraps
-httpcore's network backend so each socket read asks for up to ``read_size``
-bytes (256 KiB by default): the same bytes with a sixteenth of the overhead.
-It is installed on the transport's connection pool; if a future httpx moves
-that attribute, the client still works, only slower (``is_tuned`` tells).
+httpx ignores ``HTTP(S)_PROXY``/``NO_PROXY`` as soon as a client is given its
+own transport, and its own ``NO_PROXY`` reading knows no CIDR blocks; so the
+client gets a ``ProxyRouter`` transport (httpx's public ``BaseTransport``) that
+picks, per request, a direct ``HTTPTransport`` or one with ``proxy=``, by the
+rules in ``proxy``. With ``trust_env=False`` the environment is not read at
+all (no proxies, no ``SSL_CERT_FILE``). Redirects are not followed here:
+``HttpRangeSource`` follows them itself, to check where they lead.
 """
 
 from __future__ import annotations
 
-import logging
 import ssl
-from typing import Any
+import threading
 
-import httpcore
 import httpx
 
-log = logging.getLogger(__name__)
+from ..errors import InvalidInputError
+from .proxy import ProxySettings
+from .redact import redact_url
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class _LargeReadStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream, read_size: int) -> None:
-        self._inner = inner
-        self._read_size = read_size
+class ProxyRouter(httpx.BaseTransport):
+    """Sends each request directly or through the proxy ``settings`` choose for its URL."""
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max(max_bytes, self._read_size), timeout)
+    def __init__(self, settings: ProxySettings, **transport_options) -> None:
+        self._settings = settings
+        self._options = transport_options
+        self._lock = threading.Lock()
+        self._transports: dict[str | None, httpx.HTTPTransport] = {}
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
+    def _transport(self, proxy: str | None) -> httpx.HTTPTransport:
+        with self._lock:
+            transport = self._transports.get(proxy)
+            if transport is None:
+                try:
+                    transport = httpx.HTTPTransport(proxy=proxy, **self._options)
+                except (ImportError, ValueError) as exc:  # socks5:// without socksio, an unknown scheme
+                    raise InvalidInputError(
+                        f"the proxy {redact_url(proxy or '')} set in the "
+                        f"environment (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY) cannot be used: {exc}. Use an "
+                        "http:// proxy, or list the host in NO_PROXY."
+                    ) from None
+                self._transports[proxy] = transport
+            return transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        proxy = self._settings.proxy_for(url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+        return self._transport(proxy).handle_request(request)
 
     def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        return _LargeReadStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._read_size)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class LargeReadBackend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend, read_size: int) -> None:
-        self._inner = inner
-        self._read_size = read_size
-
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[override]
-        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _LargeReadStream(stream, self._read_size)
-
-    def connect_unix_socket(self, path, timeout=None, socket_options=None):  # type: ignore[override]
-        return _LargeReadStream(self._inner.connect_unix_socket(path, timeout, socket_options), self._read_size)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
+        with self._lock:
+            transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            transport.close()
 
 
 def make_client(
@@ -64,25 +64,17 @@ def make_client(
     connections: int,
     connect_timeout: float,
     read_timeout: float,
-    read_size: int,
-    verify: bool | ssl.SSLContext = True,
-    follow_redirects: bool = True,
+    verify: bool | str | ssl.SSLContext = True,
+    trust_env: bool = True,
 ) -> httpx.Client:
-    transport = httpx.HTTPTransport(
+    """A client for one source's ranged reads (``connections`` pooled connections per route)."""
+    settings = ProxySettings.from_env() if trust_env else ProxySettings()
+    transport = ProxyRouter(
+        settings,
         verify=verify,
+        trust_env=trust_env,
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         retries=0,
     )
-    pool = getattr(transport, "_pool", None)
-    inner = getattr(pool, "_network_backend", None)
-    if isinstance(inner, httpcore.NetworkBackend):
-        pool._network_backend = LargeReadBackend(inner, read_size)  # type: ignore[union-attr]
-    else:  # pragma: no cover - depends on the httpx version
-        log.warning("httpx internals changed: ranged reads use 64 KiB socket reads (slower)")
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=None)
-    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=follow_redirects)
-
-
-def is_tuned(client: httpx.Client) -> bool:
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    return isinstance(getattr(pool, "_network_backend", None), LargeReadBackend)
+    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=trust_env)

@@ -9,28 +9,42 @@ whole-object checksums the server offers: ``Content-MD5`` (HEAD/200 only),
 ``Content-Range``, and verifies a per-range ``Content-MD5`` when the server
 sends one with a 206. Status codes map to the error tree: 401/403 ->
 AccessDeniedError, 404/410 -> SourceNotFoundError, 408/429/5xx and network
-errors -> TransferError (retried; Retry-After honoured), 412/416 or a changed
-total size -> IntegrityError (the object changed under us). The query string
-of the URL is never put in a message or log.
+errors -> TransferError (retried; Retry-After honoured), 412/416, a changed
+total size, or an answer whose ETag or Last-Modified differs from the pinned
+one (servers that ignore If-Match exist) -> SourceChangedError (the engine
+starts over once; two versions are never stitched). A bad per-range
+Content-MD5 -> IntegrityError (the engine reads the range again).
+
+``describe`` refuses a web page (text/html, other text/*, JSON, XML) where a
+disk was expected: a login page served with 200 is not a disk image.
+Redirects are followed by hand (see ``redirects``): only to http(s), only on
+the same origin unless allowed, never with Authorization across origins.
+``user:password@`` in the URL is taken out once and sent as Basic
+Authorization; ``url`` and ``name`` hold the URL reduced to scheme, host,
+port and path, and nothing else of it reaches a message or log.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import Literal
 
 import httpx
 
 from ..errors import AccessDeniedError, IntegrityError, InvalidInputError, SourceNotFoundError, TransferError
+from . import redirects
 from .checksums import b64_to_hex
 from .http_client import make_client
 from .options import TransferOptions
-from .redact import redact_text, redact_url
-from .source import DataRange, SourceInfo
+from .redact import redact_text, redact_url, split_credentials
+from .source import DataRange, SourceChangedError, SourceInfo
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _CONTENT_RANGE_UNSATISFIED = re.compile(r"bytes\s+\*/(\d+)")
@@ -45,6 +59,9 @@ class HttpRangeSource:
     whole-object checksums known from elsewhere. ``etag_is_md5`` treats a
     32-hex ETag as the object's MD5 (true for single-part S3 objects).
     ``client``: bring your own httpx.Client (it is then not closed by us).
+    ``kind="disk"`` refuses text, JSON, XML and HTML answers at ``describe``;
+    ``kind="document"`` (an OVF descriptor, a manifest) refuses HTML only.
+    ``verify_tls``: False, a CA bundle path or an ``ssl.SSLContext``.
     """
 
     def __init__(
@@ -56,18 +73,26 @@ class HttpRangeSource:
         checksums: dict[str, str] | None = None,
         etag_is_md5: bool = False,
         client: httpx.Client | None = None,
-        verify_tls: bool = True,
+        verify_tls: bool | str | ssl.SSLContext = True,
         name: str | None = None,
+        kind: Literal["disk", "document"] = "disk",
     ) -> None:
         try:
-            parsed = httpx.URL(url)
-        except Exception:  # noqa: BLE001 - httpx.InvalidURL and friends
+            target, user, password = split_credentials(url)
+            parsed = httpx.URL(target)
+        except Exception:  # noqa: BLE001 - httpx.InvalidURL, ValueError from a bad port...
             raise InvalidInputError(f"not a valid URL: {redact_url(url)}") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise InvalidInputError(f"not an http(s) URL: {redact_url(url)}")
-        self.url = url
-        self.name = name or redact_url(url)
+        self.url = redact_url(target)
+        self.name = name or self.url
+        self.kind = kind
+        self._target = parsed  # what requests go to: the query string stays, the userinfo does not
+        self._secrets = tuple(s for s in (url, target, password, parsed.query.decode("ascii", "replace")) if s)
         self._headers = {"Accept-Encoding": "identity", **dict(headers or {})}
+        if user is not None and not any(k.lower() == "authorization" for k in self._headers):
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
         self._data_ranges = [DataRange(*r) for r in data_ranges] if data_ranges is not None else None
         self._extra_checksums = dict(checksums or {})
         self._etag_is_md5 = etag_is_md5
@@ -76,7 +101,8 @@ class HttpRangeSource:
         self._verify_tls = verify_tls
         self._options = TransferOptions()
         self._lock = threading.Lock()
-        self._pin: dict[str, str] = {}
+        self._pin: dict[str, str] = {}  # conditional headers sent with every read
+        self._identity: dict[str, str | None] = {}  # ETag / Last-Modified every answer must repeat
         self._size: int | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -91,8 +117,8 @@ class HttpRangeSource:
                     connections=o.connections,
                     connect_timeout=o.connect_timeout,
                     read_timeout=o.read_timeout,
-                    read_size=o.read_size,
                     verify=self._verify_tls,
+                    trust_env=o.trust_env,
                 )
             return self._client
 
@@ -110,7 +136,11 @@ class HttpRangeSource:
 
     # -- describe ----------------------------------------------------------
     def describe(self) -> SourceInfo:
-        head = self._request("HEAD", {}, what="HEAD")
+        with self._stream({}, method="HEAD") as head:
+            head.read()  # nothing to read; frees the connection before a probe takes one
+        return self._describe(head)
+
+    def _describe(self, head: httpx.Response) -> SourceInfo:
         if head.status_code in (400, 401, 403, 405, 501) or (
             head.status_code < 300 and head.headers.get("accept-ranges", "").lower() != "bytes"
         ):
@@ -144,9 +174,13 @@ class HttpRangeSource:
         """``extra``: the HEAD answer when a probe GET followed it (its Content-MD5 covers the object)."""
         headers = httpx.Headers(extra.headers if extra is not None else {})
         headers.update(resp.headers)
-        etag = headers.get("etag")
-        last_modified = headers.get("last-modified")
+        for answer in (extra, resp):
+            if answer is not None and answer.status_code < 300:  # a 416 (empty object) has an error page body
+                self._refuse_web_page(answer)
+        etag = resp.headers.get("etag")  # what the GETs to come must repeat
+        last_modified = resp.headers.get("last-modified")
         self._size = size
+        self._identity = {"etag": etag, "last-modified": last_modified}
         self._pin = {}
         if etag and not etag.startswith("W/"):
             self._pin["If-Match"] = etag
@@ -165,6 +199,26 @@ class HttpRangeSource:
             checksums=checksums,
             data_ranges=self._data_ranges,
             supports_ranges=supports_ranges,
+        )
+
+    def _refuse_web_page(self, resp: httpx.Response) -> None:
+        media = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        html = media in ("text/html", "application/xhtml+xml")
+        if self.kind == "disk":
+            refused = html or media.startswith("text/") or media in ("application/json", "application/xml")
+            refused = refused or media.endswith(("+json", "+xml"))
+        else:
+            refused = html
+        if not refused:
+            return
+        if html:
+            raise InvalidInputError(
+                f"{self.name} answered with a web page ({media}), not a disk image; the URL probably needs "
+                "authentication or points at a login page. Use a direct (presigned, SAS or authenticated) URL."
+            )
+        raise InvalidInputError(
+            f"{self.name} answered with a document ({media}), not a disk image; check that the URL points at "
+            "the disk itself and not at an API answer or an error page."
         )
 
     def _checksums(self, headers: httpx.Headers, *, whole_body: bool, etag: str | None) -> dict[str, str]:
@@ -200,8 +254,9 @@ class HttpRangeSource:
         end = offset + length - 1
         what = f"GET bytes={offset}-{end}"
         headers = {"Range": f"bytes={offset}-{end}", **self._pin}
-        with self._stream(headers) as resp:
+        with self._stream(headers, what=what) as resp:
             self._raise_for_status(resp, what=what)
+            self._check_identity(resp, what)
             if resp.status_code == 200:
                 if offset != 0 or length != self._size:
                     raise InvalidInputError(
@@ -233,21 +288,44 @@ class HttpRangeSource:
             raise TransferError(f"{self.name}: a 206 answer without a valid Content-Range for bytes={start}-{end}")
         got_start, got_end, total = int(match.group(1)), int(match.group(2)), match.group(3)
         if total != "*" and self._size is not None and int(total) != self._size:
-            raise IntegrityError(
-                f"{self.name} changed during the download: its size is now {total}, was {self._size}. Run again."
+            raise SourceChangedError(
+                f"{self.name} changed during the download: its size is now {total}, was {self._size}."
             )
         if (got_start, got_end) != (start, end):
             raise TransferError(f"{self.name}: asked for bytes {start}-{end}, the server sent {got_start}-{got_end}")
 
-    # -- plumbing ----------------------------------------------------------
-    def _request(self, method: str, headers: dict[str, str], *, what: str) -> httpx.Response:
-        try:
-            return self._http().request(method, self.url, headers={**self._headers, **headers})
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, what) from None
+    def _check_identity(self, resp: httpx.Response, what: str) -> None:
+        """Every answer must come from the pinned version, whether or not the server honoured If-Match."""
+        for header, pinned in self._identity.items():
+            got = resp.headers.get(header)
+            if pinned is not None and got != pinned:
+                raise SourceChangedError(
+                    f"{self.name}: {what} answered with {header} {got or '(none)'}, but the download started "
+                    f"with {pinned}: the source changed during the download."
+                )
 
-    def _stream(self, headers: dict[str, str]):
-        return _StreamContext(self, headers)
+    # -- plumbing ----------------------------------------------------------
+    def _stream(self, headers: dict[str, str], *, method: str = "GET", what: str | None = None):
+        return _StreamContext(self, method, headers, what or f"{method} {headers.get('Range', '')}".strip())
+
+    def _open(self, method: str, headers: dict[str, str], what: str) -> httpx.Response:
+        """Send the request, following allowed redirects; the answer is streamed (the caller closes it)."""
+        client = self._http()
+        url, sent = self._target, {**self._headers, **headers}
+        for _ in range(redirects.MAX_REDIRECTS + 1):
+            request = client.build_request(method, url, headers=sent)
+            try:
+                resp = client.send(request, stream=True, follow_redirects=False)
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc, what) from None
+            location = resp.headers.get("location")
+            if resp.status_code not in redirects.REDIRECT_STATUSES or location is None:
+                return resp
+            resp.close()
+            url = redirects.next_url(self.name, what, url, location, self._target,
+                                     cross_origin=self._options.allow_cross_origin_redirects)  # fmt: skip
+            sent = redirects.headers_for(url, self._target, sent)
+        raise InvalidInputError(f"{self.name}: {what} was redirected more than {redirects.MAX_REDIRECTS} times")
 
     def _transport_error(self, exc: BaseException, what: str) -> TransferError:
         kind = type(exc).__name__
@@ -256,7 +334,7 @@ class HttpRangeSource:
                 "timed out (no data within the read timeout)" if isinstance(exc, httpx.ReadTimeout) else "timed out"
             )
         else:
-            detail = redact_text(str(exc), self.url) or "connection failed"
+            detail = redact_text(str(exc), *self._secrets) or "connection failed"
         return TransferError(f"{self.name}: {what} failed: {kind}: {detail}")
 
     def _raise_for_status(self, resp: httpx.Response, *, what: str) -> None:
@@ -271,7 +349,7 @@ class HttpRangeSource:
         if code in (404, 410):
             raise SourceNotFoundError(f"{prefix}: no such object. Check the URL.")
         if code in (412, 416):
-            raise IntegrityError(f"{prefix}: the object changed since the download started. Run again to start over.")
+            raise SourceChangedError(f"{prefix}: the object changed since the download started.")
         if code in (408, 429) or code >= 500:
             err = TransferError(f"{prefix}; will retry")
             err.retry_after = _retry_after(resp.headers.get("retry-after"))  # type: ignore[attr-defined]
@@ -285,25 +363,20 @@ class HttpRangeSource:
 
 
 class _StreamContext:
-    """``client.stream`` with transport errors mapped, usable from a generator."""
+    """A streamed request with transport errors mapped and redirects checked, usable from a generator."""
 
-    def __init__(self, source: HttpRangeSource, headers: dict[str, str]) -> None:
-        self._source = source
-        self._headers = headers
-        self._cm = None
+    def __init__(self, source: HttpRangeSource, method: str, headers: dict[str, str], what: str) -> None:
+        self._source, self._method, self._headers, self._what = source, method, headers, what
+        self._response: httpx.Response | None = None
 
     def __enter__(self) -> httpx.Response:
-        src = self._source
-        try:
-            self._cm = src._http().stream("GET", src.url, headers={**src._headers, **self._headers})
-            return self._cm.__enter__()
-        except httpx.HTTPError as exc:
-            raise src._transport_error(exc, f"GET {self._headers.get('Range', '')}".strip()) from None
+        self._response = self._source._open(self._method, self._headers, self._what)
+        return self._response
 
     def __exit__(self, *exc: object) -> None:
-        if self._cm is not None:
+        if self._response is not None:
             try:
-                self._cm.__exit__(*exc)
+                self._response.close()
             except httpx.HTTPError:
                 pass
 

@@ -49,6 +49,13 @@ class TransferOptions(BaseModel):
     max_attempts: int = Field(
         default=5, ge=1, le=100, description="Attempts per range (and for describe) before giving up."
     )
+    integrity_rereads: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Times a range whose own checksum fails (damage on the way) is read again before the "
+        "download fails; a source that changed is never re-read.",
+    )
     backoff: float = Field(
         default=0.5, ge=0, description="Base of the exponential backoff between attempts, in seconds."
     )
@@ -78,6 +85,17 @@ class TransferOptions(BaseModel):
     progress_interval: float = Field(default=1.0, ge=0, description="Seconds between progress callbacks.")
     checkpoint_interval: float = Field(
         default=5.0, gt=0, description="Seconds between fdatasync checkpoints that make the resume record crash-safe."
+    )
+
+    trust_env: bool = Field(
+        default=True,
+        description="Read HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY and SSL_CERT_FILE/SSL_CERT_DIR from the "
+        "environment for http(s) sources.",
+    )
+    allow_cross_origin_redirects: bool = Field(
+        default=False,
+        description="Follow an http(s) redirect to another scheme, host or port (Authorization is never sent "
+        "there). Presigned S3 and Azure SAS URLs do not redirect, so the default refuses such redirects.",
     )
 
     @classmethod

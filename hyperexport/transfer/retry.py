@@ -1,21 +1,38 @@
-"""Retry policy: exponential backoff with full jitter, Retry-After honoured, abortable sleeps."""
+"""Retry policy: exponential backoff with full jitter, Retry-After honoured, sleeps that wake on abort or cancel.
+
+Two budgets per call: ``TransientError`` (reset, timeout, 5xx) gets
+``max_attempts`` attempts in all; an ``IntegrityError`` that is not a
+``SourceChangedError`` (a range that failed its own checksum) is read again up
+to ``rereads`` more times. Anything else is raised at once.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, stop_never, wait_random_exponential
 
-from ..errors import TransientError
+from .. import cancel
+from ..errors import IntegrityError, TransientError
 from .options import TransferOptions
+from .source import SourceChangedError
 
 T = TypeVar("T")
+
+#: Longest stretch a retry sleep goes without looking at the run-wide cancel flag.
+CANCEL_POLL = 0.1
 
 
 class Aborted(Exception):
     """Internal: another range failed, stop quietly. Never escapes ``download``."""
+
+
+def is_damage(exc: BaseException | None) -> bool:
+    """A range whose bytes failed their own checksum: reading it again may give good bytes."""
+    return isinstance(exc, IntegrityError) and not isinstance(exc, SourceChangedError)
 
 
 def wait_strategy(options: TransferOptions) -> Callable[[RetryCallState], float]:
@@ -33,22 +50,45 @@ def wait_strategy(options: TransferOptions) -> Callable[[RetryCallState], float]
     return wait
 
 
+def interruptible_sleep(seconds: float, abort: threading.Event) -> None:
+    """Sleep, but raise ``Aborted`` when ``abort`` is set and ``CancelledError`` on a run-wide cancel."""
+    deadline = time.monotonic() + seconds
+    while True:
+        cancel.raise_if_cancelled()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        if abort.wait(min(left, CANCEL_POLL)):
+            raise Aborted()
+
+
 def retrying(
     options: TransferOptions,
     abort: threading.Event,
     on_retry: Callable[[RetryCallState], None] | None = None,
+    *,
+    rereads: int = 0,
 ) -> Retrying:
-    """A tenacity ``Retrying`` that retries ``TransientError`` only and wakes up when ``abort`` is set."""
+    """A tenacity ``Retrying`` with the two budgets above, whose sleeps wake up on ``abort`` or cancel."""
+    counts = {"transient": 0, "damaged": 0}
 
-    def sleep(seconds: float) -> None:
-        if abort.wait(seconds):
-            raise Aborted()
+    def should_retry(state: RetryCallState) -> bool:
+        if state.outcome is None or not state.outcome.failed:
+            return False
+        exc = state.outcome.exception()
+        if isinstance(exc, TransientError):
+            counts["transient"] += 1
+            return counts["transient"] < options.max_attempts
+        if is_damage(exc):
+            counts["damaged"] += 1
+            return counts["damaged"] <= rereads
+        return False
 
     return Retrying(
-        stop=stop_after_attempt(options.max_attempts),
+        stop=stop_never,
         wait=wait_strategy(options),
-        retry=retry_if_exception_type(TransientError),
-        sleep=sleep,
+        retry=should_retry,
+        sleep=lambda seconds: interruptible_sleep(seconds, abort),
         before_sleep=on_retry,
         reraise=True,
     )

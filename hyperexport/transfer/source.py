@@ -27,9 +27,14 @@ memoryview), and must yield exactly ``length`` bytes in total. Rules:
 * Raise from the ``hyperexport.errors`` tree: ``TransferError`` for anything
   that may heal (reset, timeout, 5xx, 429 -- set ``retry_after`` on the
   exception to ask for a minimum wait), ``AccessDeniedError`` for 401/403,
-  ``SourceNotFoundError`` for 404, ``IntegrityError`` for corrupt bytes or a
-  source that changed under us. Transient errors are retried by the engine,
-  which re-reads the whole range; everything else fails the download at once.
+  ``SourceNotFoundError`` for 404, ``IntegrityError`` for bytes that fail the
+  range's or block's own checksum (damage on the way), ``SourceChangedError``
+  (an ``IntegrityError``) when the object itself changed (another ETag, size
+  or version; a 412). Transient errors are retried ``max_attempts`` times and
+  damaged ranges re-read ``integrity_rereads`` times, always the whole range;
+  a ``SourceChangedError`` restarts the download from scratch once (a
+  ``describe`` again, every range fetched again); everything else fails the
+  download at once.
 * Be thread-safe: the engine calls ``read_range`` from ``connections`` threads.
 * The engine closes the iterator (``close()``) when it stops early, so a
   generator's ``with``/``finally`` blocks release the connection.
@@ -49,10 +54,20 @@ from typing import NamedTuple, Protocol, Union, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import IntegrityError
+
 Buffer = Union[bytes, bytearray, memoryview]
 
 #: Whole-object checksum algorithms the engine knows how to compute.
 CHECKSUM_ALGORITHMS = ("sha256", "sha1", "md5", "crc32", "crc32c")
+
+
+class SourceChangedError(IntegrityError):
+    """The object changed during the download (ETag, Last-Modified, size or version moved; 412).
+
+    Re-reading the range cannot help, and mixing its new bytes with the ranges
+    already written would stitch two versions: the engine starts over once.
+    """
 
 
 class DataRange(NamedTuple):

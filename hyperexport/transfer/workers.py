@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .. import cancel
 from .fetch import RangeFetcher
 from .retry import Aborted
 from .source import DataRange
@@ -14,7 +15,10 @@ class WorkerPool:
     """``connections`` threads take ranges in offset order (so the hash frontier keeps up).
 
     The first failure sets ``abort``: the other workers drop their range at the
-    next piece and stop. ``run`` returns ``(failed_range, exception)`` or None.
+    next piece and stop. So does a run-wide cancel (``hyperexport.cancel``),
+    which also wakes workers sleeping in a backoff or a bandwidth limit.
+    ``run`` returns ``(failed_range, exception)`` or None; after a cancel it may
+    return None with ranges left undone: the caller checks ``cancel.cancelled()``.
     """
 
     def __init__(
@@ -67,7 +71,9 @@ class WorkerPool:
         try:
             for thread in self._threads:
                 while thread.is_alive():
-                    thread.join(0.2)
+                    thread.join(0.1)
+                    if cancel.cancelled():
+                        self.abort.set()
         except BaseException:  # KeyboardInterrupt: stop the workers, keep what is done
             self.abort.set()
             for thread in self._threads:

@@ -13,7 +13,8 @@ from hyperexport.errors import TransferError
 from hyperexport.transfer import DataRange, TransferOptions, journal, redact_url
 from hyperexport.transfer import ranges as R
 from hyperexport.transfer.fetch import is_zero
-from hyperexport.transfer.http_client import is_tuned, make_client
+from hyperexport.transfer.proxy import ProxySettings
+from hyperexport.transfer.redact import split_credentials
 from hyperexport.transfer.retry import wait_strategy
 from hyperexport.transfer.throttle import TokenBucket
 
@@ -95,10 +96,12 @@ def test_wait_honours_retry_after():
 
 
 def test_redaction():
-    assert redact_url("https://user:pw@acct.blob.core.windows.net/c/disk.vhd?sv=1&sig=abc") == (
-        "https://acct.blob.core.windows.net/c/disk.vhd?<redacted>"
+    assert redact_url("https://user:pw@acct.blob.core.windows.net/c/disk.vhd?sv=1&sig=abc#f") == (
+        "https://acct.blob.core.windows.net/c/disk.vhd"
     )
     assert redact_url("http://127.0.0.1:8080/x") == "http://127.0.0.1:8080/x"
+    assert split_credentials("https://u%40corp:p%3Ass@h:8443/d.img?t=1") == ("https://h:8443/d.img?t=1", "u@corp", "p:ss")
+    assert split_credentials("https://h/d.img") == ("https://h/d.img", None, None)
 
 
 def test_token_bucket_burst_is_free():
@@ -107,9 +110,26 @@ def test_token_bucket_burst_is_free():
     assert bucket.burst == 100_000
 
 
-def test_http_client_reads_large_blocks():
-    client = make_client(connections=2, connect_timeout=1, read_timeout=1, read_size=1 << 20)
-    try:
-        assert is_tuned(client)
-    finally:
-        client.close()
+def test_proxy_settings_follow_curl_rules(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                 "NO_PROXY"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "proxy.corp:3128")
+    monkeypatch.setenv("ALL_PROXY", "http://all.corp:8080")
+    monkeypatch.setenv("NO_PROXY", " .internal.example, 10.0.0.0/8,files.example:8443, ::1 ,[fd00::1]:80")
+    settings = ProxySettings.from_env()
+    assert settings.proxy_for("http", "disks.example", 80) == "http://proxy.corp:3128"
+    assert settings.proxy_for("https", "disks.example", 443) == "http://all.corp:8080"
+    assert settings.proxy_for("http", "internal.example", 80) is None
+    assert settings.proxy_for("http", "a.b.INTERNAL.example.", 80) is None
+    assert settings.proxy_for("http", "notinternal.example", 80) == "http://proxy.corp:3128"
+    assert settings.proxy_for("http", "10.20.30.40", 80) is None
+    assert settings.proxy_for("http", "11.0.0.1", 80) == "http://proxy.corp:3128"
+    assert settings.proxy_for("https", "files.example", 8443) is None
+    assert settings.proxy_for("https", "files.example", 443) == "http://all.corp:8080"
+    assert settings.proxy_for("http", "[::1]", 80) is None
+    assert settings.proxy_for("http", "fd00::1", 80) is None and settings.proxy_for("http", "fd00::1", 81)
+    assert settings.proxy_for("http", "localhost", 80) == "http://proxy.corp:3128"  # nothing implicit
+    monkeypatch.setenv("no_proxy", "*")  # lower case wins
+    assert ProxySettings.from_env().proxy_for("http", "disks.example", 80) is None
+    assert ProxySettings().proxy_for("http", "disks.example", 80) is None  # trust_env=False

@@ -18,7 +18,7 @@ from .http_source import HttpRangeSource
 from .options import PROVIDER_DEFAULTS, TransferOptions
 from .redact import redact_url
 from .result import TransferResult
-from .source import CHECKSUM_ALGORITHMS, ByteRangeSource, DataRange, SourceInfo
+from .source import CHECKSUM_ALGORITHMS, ByteRangeSource, DataRange, SourceChangedError, SourceInfo
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
@@ -27,6 +27,7 @@ __all__ = [
     "DataRange",
     "FileRangeSource",
     "HttpRangeSource",
+    "SourceChangedError",
     "SourceInfo",
     "TransferOptions",
     "TransferResult",

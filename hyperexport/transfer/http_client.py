@@ -7,10 +7,16 @@ picks, per request, a direct ``HTTPTransport`` or one with ``proxy=``, by the
 rules in ``proxy``. With ``trust_env=False`` the environment is not read at
 all (no proxies, no ``SSL_CERT_FILE``). Redirects are not followed here:
 ``HttpRangeSource`` follows them itself, to check where they lead.
+
+httpx logs every request's full URL at INFO (``HTTP Request: GET https://...?sig=...``)
+and httpcore logs response headers at DEBUG (a redirect's Location with its
+signature): a filter on their loggers reduces every URL in those records to
+scheme, host and path before any handler sees them.
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 
@@ -18,9 +24,32 @@ import httpx
 
 from ..errors import InvalidInputError
 from .proxy import ProxySettings
-from .redact import redact_url
+from .redact import redact_text, redact_url
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_CHATTY_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message with every URL reduced to scheme://host[:port]/path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record: leave it to logging's own error path
+            return True
+        record.msg, record.args = redact_text(message), None
+        return True
+
+
+def _install_log_redaction() -> None:
+    for name in _CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+_install_log_redaction()
 
 
 class ProxyRouter(httpx.BaseTransport):

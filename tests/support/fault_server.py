@@ -11,8 +11,12 @@
 
 It serves single ``Range: bytes=`` requests (206 + Content-Range, 416 when out
 of range), HEAD, a strong ETag (the md5 of the content) honoured by
-``If-Match`` (412), ``Content-MD5`` on HEAD/200 and, with ``range_md5=True``,
-the md5 of the range on a 206 (as Azure does). Faults are applied in the order
+``If-Match`` (412; ``honor_if_match=False`` ignores it, as some servers do),
+``Content-MD5`` on HEAD/200 and, with ``range_md5=True``, the md5 of the range
+on a 206 (as Azure does). ``add_file(..., content_type=, auth=(user, password))``
+sets the Content-Type and demands Basic authentication (401 otherwise).
+``FaultServer(tls=ssl_context)`` serves https. Every request's headers are in
+``stats.log[i].headers`` (lower-case names). Faults are applied in the order
 added, one per request, each to ``times`` matching requests (None = forever):
 
     fail_with(status, headers=...)   answer with that status (403, 404, 503...)
@@ -20,6 +24,9 @@ added, one per request, each to ``times`` matching requests (None = forever):
     reset_after(nbytes)              send the headers and nbytes of body, then RST
     stall(seconds, after_bytes=0)    send headers (+ some body), then go silent
     corrupt(offset)                  flip the byte at that file offset in every response covering it
+    swap(content)                    replace the file (new ETag) just before this request is served;
+                                     applied again, it swaps back: the object changes mid-download
+    fail_with(302, headers={"Location": ...})   a redirect
 
 ``tests/`` is on ``sys.path`` under pytest's default import mode (it has no
 ``__init__.py``), hence ``from support.fault_server import ...``.
@@ -31,6 +38,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -44,7 +52,7 @@ SEND_BLOCK = 64 * 1024
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "reset" | "stall" | "corrupt"
+    kind: str  # "status" | "reset" | "stall" | "corrupt" | "swap"
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
     after_bytes: int = 0
@@ -54,6 +62,7 @@ class Fault:
     methods: tuple[str, ...] | None = ("GET",)
     path: str | None = None  # None = any path
     skip: int = 0  # let this many matching requests through first
+    content: bytes | None = None  # "swap": the other version of the file
 
     def matches(self, method: str, path: str, start: int | None, end: int | None) -> bool:
         if self.times is not None and self.times <= 0:
@@ -88,6 +97,10 @@ def corrupt(offset: int, *, times: int | None = None, **kw) -> Fault:
     return Fault("corrupt", offset=offset, times=times, **kw)
 
 
+def swap(content: bytes, *, times: int | None = 1, **kw) -> Fault:
+    return Fault("swap", content=bytes(content), times=times, **kw)
+
+
 @dataclass
 class RequestRecord:
     method: str
@@ -95,6 +108,7 @@ class RequestRecord:
     range: str | None
     status: int
     bytes_sent: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +134,9 @@ class ServedFile:
     headers: dict[str, str]
     range_md5: bool
     accept_ranges: bool
+    honor_if_match: bool = True
+    content_type: str = "application/octet-stream"
+    auth: tuple[str, str] | None = None
 
     def read(self, start: int, length: int) -> bytes:
         if self.data is not None:
@@ -131,8 +148,9 @@ class ServedFile:
 class FaultServer:
     """See the module docstring. ``rate_bps`` caps each response's send rate (None = as fast as possible)."""
 
-    def __init__(self, *, rate_bps: int | None = None) -> None:
+    def __init__(self, *, rate_bps: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.rate_bps = rate_bps
+        self.scheme = "https" if tls is not None else "http"
         self.stats = Stats()
         self._files: dict[str, ServedFile] = {}
         self._faults: list[Fault] = []
@@ -140,6 +158,7 @@ class FaultServer:
         self._stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
+        self._httpd.tls = tls
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -165,13 +184,15 @@ class FaultServer:
     def port(self) -> int:
         return self._httpd.server_address[1]
 
-    def url(self, path: str, query: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}" + (f"?{query}" if query else "")
+    def url(self, path: str, query: str = "", *, host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}" + (f"?{query}" if query else "")
 
     # -- content and faults ------------------------------------------------
     def add_file(self, path: str, content: bytes | Path, *, headers: dict[str, str] | None = None,
                  content_md5: bool = True, range_md5: bool = False, accept_ranges: bool = True,
-                 etag: str | None = None) -> str:  # fmt: skip
+                 etag: str | None = None, honor_if_match: bool = True,
+                 content_type: str = "application/octet-stream",
+                 auth: tuple[str, str] | None = None) -> str:  # fmt: skip
         """Serve ``content`` at ``path`` (replacing what was there: new ETag); return its URL."""
         if isinstance(content, Path):
             digest = hashlib.md5()
@@ -188,9 +209,22 @@ class FaultServer:
         with self._lock:
             self._files[path] = ServedFile(
                 data, file_path, size, etag or f'"{digest.hexdigest()}"', md5_b64, time.time(),
-                all_headers, range_md5, accept_ranges,
+                all_headers, range_md5, accept_ranges, honor_if_match, content_type, auth,
             )  # fmt: skip
         return self.url(path)
+
+    def _swap(self, path: str, fault: Fault) -> None:
+        """Replace the file at ``path`` by ``fault.content``, keeping its settings; the fault keeps the old bytes."""
+        with self._lock:
+            old = self._files[path]
+        previous = old.data if old.data is not None else old.read(0, old.size)
+        headers = {k: v for k, v in old.headers.items() if k != "Content-MD5"}
+        self.add_file(path, fault.content, headers=headers, content_md5="Content-MD5" in old.headers,
+                      range_md5=old.range_md5, accept_ranges=old.accept_ranges,
+                      honor_if_match=old.honor_if_match, content_type=old.content_type, auth=old.auth)  # fmt: skip
+        with self._lock:  # a new Last-Modified too, even within the same second
+            self._files[path].mtime = old.mtime + 1
+        fault.content = previous
 
     def add_fault(self, *faults: Fault) -> None:
         with self._lock:
@@ -233,6 +267,19 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     owner: FaultServer
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self):
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock.settimeout(10)
+            try:
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            except (OSError, ssl.SSLError):
+                sock.close()
+                raise
+            sock.settimeout(None)
+        return sock, address
 
     def handle_error(self, request, client_address) -> None:  # quiet: clients vanish on purpose
         pass
@@ -267,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         method = "HEAD" if head else "GET"
         range_header = self.headers.get("Range")
-        record = RequestRecord(method, path, range_header, 0)
+        record = RequestRecord(method, path, range_header, 0, headers={k.lower(): v for k, v in self.headers.items()})
         with owner._lock:
             served = owner._files.get(path)
         start = end = None
@@ -285,8 +332,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._simple(record, fault.status, fault.headers)
         if served is None:
             return self._simple(record, 404)
+        if served.auth is not None:
+            token = base64.b64encode(":".join(served.auth).encode()).decode()
+            if self.headers.get("Authorization") != f"Basic {token}":
+                return self._simple(record, 401, {"WWW-Authenticate": 'Basic realm="disks"'})
+        if fault is not None and fault.kind == "swap":
+            owner._swap(path, fault)
+            with owner._lock:
+                served = owner._files[path]
+            if start is not None and end is not None:
+                end = min(end, served.size - 1)
         if_match = self.headers.get("If-Match")
-        if if_match and if_match.strip() not in ("*", served.etag):
+        if served.honor_if_match and if_match and if_match.strip() not in ("*", served.etag):
             return self._simple(record, 412)
         if status == 416:
             return self._simple(record, 416, {"Content-Range": f"bytes */{served.size}"})
@@ -295,7 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = end - start + 1 if served.size else 0
         body = served.read(start, length) if length else b""
         headers = {
-            "Content-Type": "application/octet-stream",
+            "Content-Type": served.content_type,
             "Content-Length": str(length),
             "ETag": served.etag,
             "Last-Modified": formatdate(served.mtime, usegmt=True),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from support.fault_server import corrupt, fail_with, reset_after, retry_after, stall
 
@@ -13,7 +15,7 @@ from hyperexport.errors import (
     SourceNotFoundError,
     TransferError,
 )
-from hyperexport.transfer import HttpRangeSource, download
+from hyperexport.transfer import HttpRangeSource, SourceChangedError, download
 
 from ._helpers import KiB, fast_options, leftovers, sha256
 
@@ -99,12 +101,29 @@ def test_403_mid_download_fails_fast_and_keeps_partial(fault_server, payload, tm
     assert leftovers(dest) == ["disk.raw.part", "disk.raw.part.jsonl"]
 
 
-def test_corrupt_range_is_named(fault_server, payload, tmp_path):
+@pytest.mark.parametrize("times", [1, 2])
+def test_range_damaged_on_the_way_is_read_again(fault_server, payload, tmp_path, times):
+    url = fault_server.add_file("/disk.raw", payload, range_md5=True)
+    fault_server.add_fault(corrupt(600 * KiB, times=times))
+    dest = tmp_path / "disk.raw"
+    result = download(HttpRangeSource(url), dest, fast_options())
+    _check_ok(result, dest, payload)
+    assert result.retries == times
+    reads = [r for r in fault_server.stats.log if r.range == "bytes=524288-786431"]
+    assert len(reads) == times + 1
+
+
+def test_persistently_damaged_range_fails_naming_it(fault_server, payload, tmp_path):
     url = fault_server.add_file("/disk.raw", payload, range_md5=True)
     fault_server.add_fault(corrupt(600 * KiB))
     dest = tmp_path / "disk.raw"
-    with pytest.raises(IntegrityError, match=r"bytes 524288-786431 do not match their Content-MD5"):
+    started = time.monotonic()
+    with pytest.raises(IntegrityError, match=r"failed at bytes 524288-786431: .*bytes 524288-786431 do not match "
+                       r"their Content-MD5.* read 4 times and failed its checksum every time") as info:  # fmt: skip
         download(HttpRangeSource(url), dest, fast_options())
+    assert not isinstance(info.value, SourceChangedError)
+    assert time.monotonic() - started < 3
+    assert len([r for r in fault_server.stats.log if r.range == "bytes=524288-786431"]) == 4
     assert not dest.exists()
 
 
@@ -152,5 +171,8 @@ def test_source_changed_midway(fault_server, payload, tmp_path):
     source = HttpRangeSource(url)
     source.describe()  # pins the ETag
     fault_server.add_file("/disk.raw", payload[1:] + payload[:1])
-    with pytest.raises(IntegrityError, match="412"):
+    with pytest.raises(SourceChangedError, match="412"):
+        list(source.read_range(0, 1024))
+    fault_server.add_file("/disk.raw", payload, honor_if_match=False, etag='"other"')
+    with pytest.raises(SourceChangedError, match=r'answered with etag "other", but the download started with "'):
         list(source.read_range(0, 1024))

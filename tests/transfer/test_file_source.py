@@ -53,10 +53,11 @@ class BlockSource:
     name = "snap-0123"
     BLOCK = 512 * KiB
 
-    def __init__(self, data: bytes, bad_block: int | None = None) -> None:
+    def __init__(self, data: bytes, bad_block: int | None = None, bad_reads: int | None = None) -> None:
         self.data = data
         self.sums = [hashlib.sha256(data[i : i + self.BLOCK]).digest() for i in range(0, len(data), self.BLOCK)]
         self.bad_block = bad_block
+        self.bad_reads = bad_reads  # None: the block is bad every time
         self.calls: list[tuple[int, int]] = []
 
     def describe(self) -> SourceInfo:
@@ -69,8 +70,10 @@ class BlockSource:
         assert offset % self.BLOCK == 0 and length % self.BLOCK == 0
         for index in range(offset // self.BLOCK, (offset + length) // self.BLOCK):
             block = self.data[index * self.BLOCK : (index + 1) * self.BLOCK]
-            if index == self.bad_block:
+            if index == self.bad_block and (self.bad_reads is None or self.bad_reads > 0):
                 block = b"\x01" + block[1:]
+                if self.bad_reads is not None:
+                    self.bad_reads -= 1
             if hashlib.sha256(block).digest() != self.sums[index]:
                 raise IntegrityError(f"{self.name}: block {index} does not match its SHA-256")
             yield block
@@ -93,9 +96,28 @@ def test_custom_block_source(tmp_path):
 
 def test_custom_block_source_bad_block(tmp_path):
     dest = tmp_path / "snap.raw"
-    with pytest.raises(IntegrityError, match=r"block 4 does not match"):
-        download(BlockSource(os.urandom(4 * MiB), bad_block=4), dest, fast_options())
+    source = BlockSource(os.urandom(4 * MiB), bad_block=4)
+    with pytest.raises(IntegrityError, match=r"failed at bytes 2097152-2621439: snap-0123: block 4 does not match"):
+        download(source, dest, fast_options())
+    assert source.calls.count((4 * BlockSource.BLOCK, BlockSource.BLOCK)) == 4  # read, then 3 re-reads
     assert not dest.exists() and "snap.raw.part" in leftovers(dest)
+
+
+def test_block_damaged_once_is_read_again(tmp_path):
+    data = os.urandom(4 * MiB)
+    source = BlockSource(data, bad_block=2, bad_reads=1)
+    result = download(source, tmp_path / "snap.raw", fast_options())
+    assert result.retries == 1 and source.calls.count((2 * BlockSource.BLOCK, BlockSource.BLOCK)) == 2
+    assert (tmp_path / "snap.raw").read_bytes()[2 * BlockSource.BLOCK : 3 * BlockSource.BLOCK] == data[
+        2 * BlockSource.BLOCK : 3 * BlockSource.BLOCK
+    ]
+
+
+def test_rereads_off_fails_at_the_first_bad_read(tmp_path):
+    source = BlockSource(os.urandom(4 * MiB), bad_block=2, bad_reads=1)
+    with pytest.raises(IntegrityError, match="block 2 does not match"):
+        download(source, tmp_path / "snap.raw", fast_options(integrity_rereads=0))
+    assert source.calls.count((2 * BlockSource.BLOCK, BlockSource.BLOCK)) == 1
 
 
 def test_all_holes(tmp_path):
@@ -117,3 +139,34 @@ def test_foreign_exception_becomes_redacted_transfer_error(tmp_path):
     with pytest.raises(TransferError) as info:
         download(Broken(os.urandom(MiB)), tmp_path / "x.raw", fast_options())
     assert "TOPSECRET" not in str(info.value) and "RuntimeError" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory", "socket", "symlink-to-device"])
+def test_only_regular_files_are_read(tmp_path, kind):
+    import socket
+    import time
+
+    from hyperexport.errors import InvalidInputError
+
+    path = tmp_path / "disk.raw"
+    held = None
+    if kind == "device":
+        path = "/dev/zero"
+    elif kind == "fifo":
+        os.mkfifo(path)  # no writer: a blocking open would hang forever
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "socket":
+        held = socket.socket(socket.AF_UNIX)
+        held.bind(str(path))
+    else:
+        path.symlink_to("/dev/zero")
+    started = time.monotonic()
+    try:
+        with pytest.raises(InvalidInputError, match=r"not a regular file, so it is not a disk image"):
+            download(FileRangeSource(path), tmp_path / "out.raw", fast_options())
+    finally:
+        if held is not None:
+            held.close()
+    assert time.monotonic() - started < 2
+    assert leftovers(tmp_path / "out.raw") == []

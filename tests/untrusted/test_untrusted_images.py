@@ -1,0 +1,138 @@
+"""Images that would make qemu-img read host files, or hang: refused with exit 2, quickly, nothing copied."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from images import qcow2_with_backing, qcow2_with_data_file, qemu_img, vmdk_descriptor
+
+
+def test_qcow2_whose_backing_file_is_a_host_file(sandbox):
+    host = sandbox.host_file()
+    disk = qcow2_with_backing(sandbox.src / "disk.qcow2", str(host))
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "disk.qcow2 is a qcow2 with a backing file", str(host))
+
+
+def test_qcow2_backing_through_a_json_protocol_string(sandbox):
+    host = sandbox.host_file()
+    backing = "json:" + json.dumps({"driver": "raw", "file": {"driver": "file", "filename": str(host)}})
+    disk = qcow2_with_backing(sandbox.src / "disk.qcow2", backing)
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "qcow2 with a backing file", "json:")
+
+
+def test_qcow2_backed_by_a_host_qcow2_named_relative(sandbox):
+    host = sandbox.host_file("secret.raw")
+    qemu_img("convert", "-q", "-f", "raw", "-O", "qcow2", str(host), str(sandbox.host / "secret.qcow2"))
+    disk = qcow2_with_backing(sandbox.src / "disk.qcow2", "../host/secret.qcow2", "qcow2")
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "qcow2 with a backing file", "../host/secret.qcow2")
+
+
+def test_qcow2_with_an_external_data_file(sandbox):
+    host = sandbox.host_file()
+    disk = qcow2_with_data_file(sandbox.src / "disk.qcow2", host)
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "qcow2 with an external data file")
+
+
+@pytest.mark.parametrize("create_type", ["monolithicFlat", "twoGbMaxExtentFlat"])
+@pytest.mark.parametrize("where", ["absolute", "dotdot"])
+def test_flat_vmdk_whose_extent_is_outside(create_type, where, sandbox):
+    host = sandbox.host_file()
+    name = str(host) if where == "absolute" else "../host/secret.raw"
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(2048, "FLAT", name)], create_type)
+    sandbox.take_snapshot()
+    reason = "is an absolute path" if where == "absolute" else "climbs out of its directory"
+    sandbox.assert_refused(sandbox.migrate(disk), f"VMDK extent of disk.vmdk {name!r} {reason}")
+
+
+def test_flat_vmdk_extent_that_is_a_symlink_out(sandbox):
+    host = sandbox.host_file()
+    (sandbox.src / "disk-flat.vmdk").symlink_to(host)
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(2048, "FLAT", "disk-flat.vmdk")])
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "disk-flat.vmdk", "outside")
+
+
+def test_flat_vmdk_extent_that_is_a_symlink_inside_is_still_refused(sandbox, base_raw):
+    shutil.copy(base_raw, sandbox.src / "real.raw")
+    (sandbox.src / "disk-flat.vmdk").symlink_to("real.raw")
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(base_raw.stat().st_size // 512, "FLAT", "disk-flat.vmdk")])
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "is a symbolic link")
+
+
+def test_flat_vmdk_extent_on_a_fifo_fails_fast(sandbox):
+    # qemu-img info on this descriptor hangs forever: we must refuse it before qemu-img opens it.
+    os.mkfifo(sandbox.src / "disk-flat.vmdk")
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(2048, "FLAT", "disk-flat.vmdk")])
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "is a FIFO (named pipe), not a regular file")
+
+
+def test_flat_vmdk_extent_naming_a_device(sandbox):
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(2048, "FLAT", "/dev/zero")])
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "'/dev/zero' is an absolute path")
+
+
+def test_vmdk_extent_as_a_qemu_protocol_string(sandbox):
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(2048, "FLAT", "nbd:127.0.0.1:10809")])
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "is a URL or a qemu protocol string")
+
+
+@pytest.mark.parametrize("create_type", ["vmfs", "vmfsRaw", "fullDevice", "partitionedDevice", "custom", "vmfsSparse"])
+def test_unsupported_vmdk_create_types(create_type, sandbox, base_raw):
+    shutil.copy(base_raw, sandbox.src / "disk-flat.vmdk")
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(base_raw.stat().st_size // 512, "FLAT", "disk-flat.vmdk")], create_type)
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), f"createType {create_type!r}", "does not accept")
+
+
+def test_vmdk_snapshot_with_a_parent_is_a_backing_file(sandbox, base_raw):
+    host = sandbox.host_file()
+    qemu_img("convert", "-q", "-f", "raw", "-O", "vmdk", str(host), str(sandbox.host / "parent.vmdk"))
+    shutil.copy(base_raw, sandbox.src / "disk-flat.vmdk")
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(base_raw.stat().st_size // 512, "FLAT", "disk-flat.vmdk")],
+                           extra=f'parentFileNameHint="{sandbox.host / "parent.vmdk"}"\n')
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "VMDK snapshot (delta) whose parent is")
+
+
+def test_dev_zero_as_the_disk(sandbox):
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate("/dev/zero"), "/dev/zero is a character device, not a regular file")
+
+
+def test_fifo_as_the_disk(sandbox):
+    os.mkfifo(sandbox.src / "disk.raw")
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(sandbox.src / "disk.raw"), "is a FIFO (named pipe)")
+
+
+def test_symlink_to_dev_zero_as_the_disk(sandbox):
+    (sandbox.src / "disk.raw").symlink_to("/dev/zero")
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(sandbox.src / "disk.raw"), "is a character device")
+
+
+@pytest.mark.parametrize(
+    ("content", "looks"),
+    [
+        (b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>login</body></html>\n", "web page"),
+        (b'<?xml version="1.0"?>\n<Error><Code>AccessDenied</Code></Error>\n', "an XML document"),
+        (b'{"error": "unauthorized"}\n', "a JSON document"),
+    ],
+    ids=["html", "xml", "json"],
+)
+def test_text_saved_as_a_disk_is_not_a_raw_disk(content, looks, sandbox):
+    disk = sandbox.src / "disk.img"
+    disk.write_bytes(content)
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), looks, "not a disk image", "authentication")

@@ -7,15 +7,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, tags, task
+from prefect.states import Cancelled
 
-from hyperexport import migration
+from hyperexport import cancel, migration
 from hyperexport.models import ExportResult, StagedDisk, VmInfo
 from hyperexport.report import MigrationReport, StepTiming
 from tasks import convert_disks, detect_provider, publish_report, validate_disks
+from tasks.step import INTERRUPTED, engine_step
 from tasks.policy import QUICK
 
 
 @task(name="adopt-manifest", **QUICK)
+@engine_step
 def adopt_manifest(manifest_path: Path, request: migration.MigrationRequest) -> tuple[Path, list[StagedDisk]]:
     return migration.adopt_manifest(manifest_path, request)
 
@@ -23,6 +26,15 @@ def adopt_manifest(manifest_path: Path, request: migration.MigrationRequest) -> 
 @flow(name="convert-manifest", log_prints=True)
 def convert_manifest(manifest_path: Path, request: migration.MigrationRequest) -> MigrationReport:
     """Like migrate-vm from the manifest on: detect provider, convert, validate, report."""
+    try:
+        return _convert(manifest_path, request)
+    except Exception:
+        if cancel.cancelled():
+            return Cancelled(message=INTERRUPTED)
+        raise
+
+
+def _convert(manifest_path: Path, request: migration.MigrationRequest) -> MigrationReport:
     started = datetime.now(timezone.utc)
     clock = time.monotonic()
     working, disks = adopt_manifest(manifest_path, request)

@@ -6,7 +6,8 @@ workers. Parameters are checked before any task starts, the credentials block
 included. The export's source-side resources (snapshots, export objects) are
 removed once every disk is downloaded; when a download fails with an error a
 retry can heal, they are kept so that a retry from the dashboard resumes the
-download instead of exporting again.
+download instead of exporting again. A run interrupted by SIGINT/SIGTERM of the
+command line ends Cancelled; its partial downloads stay for the next run.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, tags
+from prefect.states import Cancelled
 
 from blocks import check_credentials_block
 from blocks.plan import RequestForm
-from hyperexport import migration
-from hyperexport.errors import PermanentError
+from hyperexport import cancel, migration
+from hyperexport.errors import HyperExportError, PermanentError
 from hyperexport.report import MigrationReport, StepTiming
 from tasks import (
     cleanup_export,
@@ -32,18 +35,29 @@ from tasks import (
     publish_report,
     validate_disks,
 )
+from tasks.step import INTERRUPTED, named
 
 _VM_KEYS = ("vm_name", "vm", "instance", "ami", "snapshot", "disk", "source")
 
 
 def vm_label(request: object) -> str:
-    """A short name for the VM of a request (a dict or a MigrationRequest), for run names."""
+    """A short name for the VM of a request (a dict or a MigrationRequest), for run names and logs.
+
+    A URL gives its file name only: never its user, password or query (a presigned URL's signature).
+    """
     source = request.get("source", {}) if isinstance(request, dict) else getattr(request, "source", {})
     for key in _VM_KEYS:
         value = source.get(key) if isinstance(source, dict) else None
         if value:
-            return PurePosixPath(str(value).rstrip("/")).name.split("?")[0] or str(value)
+            return _short_name(str(value))
     return "vm"
+
+
+def _short_name(value: str) -> str:
+    if "://" in value:
+        parts = urlsplit(value)
+        return PurePosixPath(parts.path.rstrip("/")).name or parts.hostname or "vm"
+    return PurePosixPath(value.rstrip("/")).name or "vm"
 
 
 def _run_name() -> str:
@@ -57,8 +71,11 @@ def _run_name() -> str:
 
 def check_request(request: migration.MigrationRequest) -> None:
     """Everything that can be refused before work starts: the engine's preflight and the credentials block."""
-    migration.preflight(request)
-    check_credentials_block(request.provider.value, request.credentials_block)
+    try:
+        migration.preflight(request)
+        check_credentials_block(request.provider.value, request.credentials_block)
+    except HyperExportError as error:
+        raise named(error)  # noqa: B904 - the same exception, its message completed
 
 
 @flow(name="migrate-vm", flow_run_name=_run_name, log_prints=True, validate_parameters=True)
@@ -69,6 +86,15 @@ def migrate_vm(request: RequestForm) -> MigrationReport:  # type: ignore[valid-t
         request: The VM (provider and source options), where its disks go, how to convert them, and the name of
             the credentials block to use (none for local).
     """
+    try:
+        return _migrate(request)
+    except Exception:
+        if cancel.cancelled():
+            return Cancelled(message=INTERRUPTED)
+        raise
+
+
+def _migrate(request: migration.MigrationRequest) -> MigrationReport:
     logger = get_run_logger()
     started = datetime.now(UTC)
     check_request(request)
@@ -110,7 +136,7 @@ def _download(request: migration.MigrationRequest, export):
             get_run_logger().warning(
                 "kept %d resource(s) the export created so that a retry resumes the download: %s "
                 "(they are removed once every disk is downloaded; if you give this run up, remove them with "
-                "'hyperexport --provider %s --cleanup-run %s' and the run's location options, e.g. --region)",
+                "'hyperexport --provider %s --cleanup-run %s' and the same source location as this run)",
                 len(export.created_resources), ", ".join(export.created_resources), request.provider.value, run_id,
             )
         raise

@@ -23,7 +23,7 @@ from blocks import check_credentials_block
 from blocks.plan import MigrationPlan, MigrationPlanBlock
 from hyperexport.errors import HyperExportError, InvalidInputError
 from hyperexport.providers.registry import get_provider, parse_options
-from hyperexport.validate_input import build
+from hyperexport.validate_input import build, name_field
 
 from .migrate_vm import vm_label
 
@@ -100,6 +100,7 @@ def check_plan(plan: MigrationPlan, where: str) -> None:
             get_provider(provider).check_options(options, request.export)
             check_credentials_block(provider, request.credentials_block)
         except HyperExportError as error:
+            name_field(error, lambda field, i=index: f"plan field vms[{i}].{field}")
             problems.append(f"vms[{index}] ({request.provider.value} {vm_label(request)}): {error}")
     if problems:
         raise InvalidInputError(f"the migration plan in {where} was refused, no VM was started: " + "; ".join(problems))

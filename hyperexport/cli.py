@@ -1,21 +1,69 @@
 """hyperexport command line: one VM migration, run as the migrate-vm Prefect flow.
 
 With PREFECT_API_URL set, the run is recorded on that server (and shows in its
-UI); without it, Prefect starts a temporary local server by itself.
+UI); without it, a temporary local server is started for the run, out of the
+terminal's reach (flows/local_server.py), and stopped at exit.
+
+SIGINT (Ctrl-C) or SIGTERM: every download and converter stops, subprocess
+trees are ended, the flow run ends Cancelled, partial downloads stay for the
+next run of the same command, and the command exits 128 + the signal number.
+A second signal exits at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import HyperExportError, InvalidInputError, PermanentError
+from . import cancel, procs
+from .errors import CancelledError, HyperExportError, InvalidInputError, PermanentError
 from .models import ConverterName, TargetFormat
 from .models.provider_name import PROVIDER_NAMES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+INTERRUPTED = "hyperexport: interrupted; run the same command again to resume the download"
+
+# The flag a MigrationRequest field is given with; any other source.KEY is --opt KEY=VALUE.
+FLAGS = {
+    "provider": "--provider",
+    "source.source": "--vm",
+    "source.vm": "--vm",
+    "source.instance": "--instance",
+    "source.ami": "--ami",
+    "source.snapshot": "--snapshot",
+    "source.region": "--region",
+    "source.export_method": "--export-method",
+    "export.output_dir": "--output",
+    "export.connections": "--connections",
+    "export.bandwidth_limit_bps": "--bandwidth-limit",
+    "export.keep_cloud_artifacts": "--keep-cloud-artifacts",
+    "convert": "--convert",
+    "converter": "--converter",
+    "converter_config.binary_path": "--converter-binary",
+    "converter_config.timeout_seconds": "--timeout",
+    "convert_options.target_format": "--format",
+    "convert_options.fix_guest": "--fix",
+    "convert_options.dry_run": "--dry-run",
+    "convert_options.compression_level": "--compress",
+    "credentials_block": "--credentials-block",
+}
+
+
+def flag_for(field: str) -> str:
+    """How the command line names a MigrationRequest field: ``source.source`` → ``--vm``."""
+    if field in FLAGS:
+        return FLAGS[field]
+    head, _, key = field.partition(".")
+    if head == "source" and key:
+        return f"--opt {key}=..."
+    return f"request field {field}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,12 +200,17 @@ def main(argv: list[str] | None = None) -> int:
             raise InvalidInputError("--output is required: the directory for disks, manifest, outputs and report")
         request = request_from_args(args)
         return _run(request, show_progress=sys.stderr.isatty() and not args.no_progress, manifest=args.manifest)
+    except CancelledError:
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except HyperExportError as error:
-        print(f"hyperexport: error: {error}", file=sys.stderr)
+        from .validate_input import name_field
+
+        print(f"hyperexport: error: {name_field(error, flag_for)}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(error, PermanentError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("hyperexport: interrupted; run the same command again to resume the download", file=sys.stderr)
-        return 130
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RuntimeError as error:
         if "Prefect API server" not in str(error):
             raise
@@ -169,16 +222,68 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+@contextlib.contextmanager
+def _interruptible(on_second: Callable[[], None]) -> Iterator[list[int]]:
+    """SIGINT/SIGTERM ask the run to stop (the signals received are yielded); a second one exits at once."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            procs.terminate_all(grace_s=0.0)
+            on_second()
+            os._exit(128 + received[0])
+        # os.write, not print: the main thread may be inside a print to stderr.
+        os.write(2, b"\nhyperexport: interrupted; stopping (partial downloads are kept; a second Ctrl-C exits now)\n")
+        cancel.request_cancel()
+        # Not here: the main thread may hold the registry's lock; the trees end in a second or two.
+        threading.Thread(target=procs.terminate_all, name="terminate-subprocesses", daemon=True).start()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    # Without PREFECT_API_URL Prefect starts a temporary server; its 20 s default is too short on a busy host.
+    # Without PREFECT_API_URL a temporary server runs the flow; its 20 s default start-up is too short on a busy host.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # That server would report usage to Prefect: on a host without internet (most migration hosts) every run
+    # would log "ERROR ... Failed to send telemetry". Users who want it set the variable to true.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect is imported only here, never by the engine.
+    from flows.local_server import start_if_needed
+    from tasks.step import use_names
+
+    use_names(flag_for)
+    server = None
+
+    def kill_server() -> None:
+        if server is not None and server.server_process is not None:
+            server.server_process.kill()
+
+    with _interruptible(kill_server) as received:
+        server = start_if_needed()
+        if received:
+            print(INTERRUPTED, file=sys.stderr)
+            return 128 + received[0]
+        state = _run_flow(request, show_progress=show_progress, manifest=manifest)
+    if received or state.is_cancelled():
+        print(INTERRUPTED, file=sys.stderr)
+        return 128 + (received[0] if received else signal.SIGINT)
+    report = state.result()  # a failed run raises its error here
+    _print_report(report)
+    return EXIT_OK if report.success else EXIT_FAILED
+
+
+def _run_flow(request, *, show_progress: bool, manifest: Path | None):
     from flows.convert_manifest import convert_manifest
     from flows.migrate_vm import migrate_vm
 
     from .progress import subscribe
-    from .report import render_markdown
 
     unsubscribe = lambda: None  # noqa: E731
     bar = None
@@ -188,19 +293,22 @@ def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
         bar.start()
     try:
         if manifest is not None:
-            report = convert_manifest(manifest.absolute(), request)
-        else:
-            report = migrate_vm(request)
+            return convert_manifest(manifest.absolute(), request, return_state=True)
+        return migrate_vm(request, return_state=True)
     finally:
         unsubscribe()
         if bar is not None:
             bar.stop()
+
+
+def _print_report(report) -> None:
+    from .report import render_markdown
+
     print(render_markdown(report))
     if report.conversion:
         for path in report.conversion.converted_files:
             print(f"output: {path}")
     print(f"report: {report.report_path}")
-    return EXIT_OK if report.success else EXIT_FAILED
 
 
 if __name__ == "__main__":

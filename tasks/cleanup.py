@@ -6,10 +6,12 @@ from blocks import credentials_for
 from hyperexport import migration
 from hyperexport.models import ExportResult
 
+from .step import engine_step
 from .policy import QUICK
 
 
 @task(name="cleanup", **QUICK)
+@engine_step
 def cleanup_export(request: migration.MigrationRequest, export: ExportResult) -> list[str]:
     """Remove the snapshots, images and export objects this run created (unless asked to keep them)."""
     removed = migration.cleanup(request, export, credentials_for(request.provider.value, request.credentials_block))

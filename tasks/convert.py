@@ -7,10 +7,12 @@ from prefect import get_run_logger, task
 from hyperexport import migration
 from hyperexport.models import ConversionResult
 
+from .step import engine_step
 from .policy import RETRYING
 
 
 @task(name="convert", **RETRYING)
+@engine_step
 def convert_disks(request: migration.MigrationRequest, manifest_path: Path) -> ConversionResult:
     """Convert the manifest's disks; the converter's output is streamed into this task's log."""
     logger = get_run_logger()

@@ -6,11 +6,13 @@ from blocks import credentials_for
 from hyperexport import migration
 from hyperexport.models import ExportResult, StagedDisk
 
+from .step import engine_step
 from .policy import RETRYING
 from .progress import ArtifactProgress, artifact_key
 
 
 @task(name="download", **RETRYING)
+@engine_step
 def download_disk(request: migration.MigrationRequest, export: ExportResult, index: int) -> StagedDisk:
     """Bring one disk to the local filesystem (resumable), verify it, and report progress as an artifact."""
     logger = get_run_logger()

@@ -6,10 +6,12 @@ from blocks import credentials_for
 from hyperexport import migration
 from hyperexport.models import ExportResult
 
+from .step import engine_step
 from .policy import RETRYING
 
 
 @task(name="export", **RETRYING)
+@engine_step
 def export_vm(request: migration.MigrationRequest) -> ExportResult:
     """Snapshot/export the VM (for ``local``: find and stage the source) and list its disks."""
     logger = get_run_logger()

@@ -7,10 +7,12 @@ from prefect import get_run_logger, task
 from hyperexport import migration
 from hyperexport.models import ExportResult, ProviderName, StagedDisk
 
+from .step import engine_step
 from .policy import QUICK
 
 
 @task(name="generate-manifest", **QUICK)
+@engine_step
 def generate_manifest(request: migration.MigrationRequest, export: ExportResult, disks: list[StagedDisk]) -> Path:
     path = migration.generate_manifest(request, export, disks)
     get_run_logger().info("wrote Artifact Manifest v1.0 %s", path)
@@ -18,6 +20,7 @@ def generate_manifest(request: migration.MigrationRequest, export: ExportResult,
 
 
 @task(name="detect-provider", **QUICK)
+@engine_step
 def detect_provider(manifest_path: Path, expected: ProviderName) -> str:
     provider = migration.detect(manifest_path, expected)
     get_run_logger().info("manifest %s is from provider %s", manifest_path.name, provider)

@@ -19,11 +19,15 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
+from hyperexport import cancel
 from hyperexport.errors import PermanentError
 
 
 def retry_unless_permanent(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient failures; bad input, missing VMs and refused credentials cannot heal."""
+    """Retry transient failures; bad input, missing VMs, refused credentials, a failing converter and an
+    interrupted run cannot heal (a converter killed by Ctrl-C fails with a transient-looking error)."""
+    if cancel.cancelled():
+        return False
     error = state.data if isinstance(state.data, BaseException) else None
     if error is None:
         try:

@@ -5,10 +5,12 @@ from prefect import get_run_logger, task
 from hyperexport import migration
 from hyperexport.models import ConversionResult, StagedDisk, ValidationReport
 
+from .step import engine_step
 from .policy import QUICK
 
 
 @task(name="validate", **QUICK)
+@engine_step
 def validate_disks(
     request: migration.MigrationRequest, disks: list[StagedDisk], conversion: ConversionResult
 ) -> ValidationReport:

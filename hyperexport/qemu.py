@@ -77,12 +77,12 @@ def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def info(path: Path, fmt: str) -> ImageInfo:
+def info(path: Path, fmt: str, *, limits: procs.Limits = procs.INSPECT) -> ImageInfo:
     """``qemu-img info`` with the format given (never probed) and --force-share (never takes a lock on the source).
 
     Callers that read untrusted images go through ``image_safety.inspect``, which checks the headers first.
     """
-    proc = _run(["info", "--output=json", "--force-share", "-f", fmt, _arg(path)], what=f"info of {Path(path).name}")
+    proc = _run(["info", "--output=json", "--force-share", "-f", fmt, _arg(path)], what=f"info of {Path(path).name}", limits=limits)
     if proc.returncode != 0:
         raise InvalidInputError(
             f"qemu-img cannot read {path} as {fmt}: {_tail(proc.stderr)}. "

@@ -51,9 +51,10 @@ def fetch_url(
     file_index: int = 1,
     total_files: int = 1,
     headers: dict[str, str] | None = None,
+    kind: str = "disk",
 ) -> Path:
-    """Download ``url`` to ``dest`` (resumable, verified); returns ``dest``."""
-    return _download(HttpRangeSource(url, headers=headers, name=dest.name), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files).path
+    """Download ``url`` to ``dest`` (resumable, verified); returns ``dest``. ``kind="document"`` for an OVF."""
+    return _download(HttpRangeSource(url, headers=headers, name=dest.name, kind=kind), dest, export_options, default_connections, progress, on_snapshot, file_index, total_files).path
 
 
 def _download(source, dest, export_options, default_connections, progress, on_snapshot, file_index, total_files) -> TransferResult:

@@ -174,17 +174,24 @@ def _export_url(options: Options, export_options: ExportOptions, staging: Path) 
         ova = fetch_url(url, staging / name, export_options, headers=headers)
         return _from_ova(ova, staging / Path(name).stem, options)
     if suffix == ".ovf":
-        ovf = fetch_url(url, staging / name, export_options, headers=headers)
+        ovf = fetch_url(url, staging / name, export_options, headers=headers, kind="document")
         return _from_ovf(ovf, parse_ovf(ovf), lambda href: _remote_disk(options, href), options, "ovf-url")
     return _single_disk(options, public_url(url), _EXTENSION_FORMATS.get(suffix), name, None, "http-download")
 
 
 def _remote_disk(options: Options, href: str) -> str:
     """A remote OVF's href as a URL without secrets, on the OVF's own server unless other origins are allowed."""
-    check_relative_name(href, "remote OVF disk href", field=FIELD)
-    location = urljoin(public_url(options.source), href)
+    if _is_url(href):
+        location = public_url(href)
+    else:
+        check_relative_name(href, "remote OVF disk href", field=FIELD)
+        location = urljoin(public_url(options.source), href)
     if not same_origin(location, options.source) and not options.allow_other_origins:
-        raise UnsafeImageError(f"remote OVF names disk {href!r} on another server; refused (allow_other_origins)", field=FIELD)
+        raise UnsafeImageError(
+            f"remote OVF names disk {href!r} on another server than the OVF ({public_url(location)}); refused, so that "
+            "a descriptor cannot send requests (and credentials) anywhere. Set the source option allow_other_origins "
+            "to accept it.", field=FIELD,
+        )
     return location
 
 

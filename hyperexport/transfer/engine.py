@@ -9,6 +9,15 @@ file as its contiguous prefix completes, check the offered checksums, then
 fsync and rename into place. On failure the partial file and sidecar stay for
 the next run; nothing ever appears under the final name.
 
+A range that fails its own checksum is read again (``integrity_rereads``); a
+source that changed during the download (``SourceChangedError``: another
+ETag, Last-Modified or size, a 412) makes the download start over once from
+a fresh ``describe``, every range fetched again, so that a file is never
+stitched from two versions; a second change fails it. A run-wide cancel
+(``hyperexport.cancel``, set on SIGINT/SIGTERM) stops the workers within a
+piece or a tenth of a second, records what is done, and raises
+``CancelledError``: the next run resumes.
+
 An existing destination (and no ``overwrite``): if its size matches the
 source and it matches every checksum the source offers, it is kept and
 returned (``already_complete=True``, its sha256 recomputed). Otherwise it is

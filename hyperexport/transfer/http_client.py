@@ -3,8 +3,8 @@
 httpx ignores ``HTTP(S)_PROXY``/``NO_PROXY`` as soon as a client is given its
 own transport, and its own ``NO_PROXY`` reading knows no CIDR blocks; so the
 client gets a ``ProxyRouter`` transport (httpx's public ``BaseTransport``) that
-picks, per request, a direct ``HTTPTransport`` or one with ``proxy=``, by the
-rules in ``proxy``. With ``trust_env=False`` the environment is not read at
+picks, per request, a direct ``LargeReadTransport`` or one through the proxy,
+by the rules in ``proxy``. With ``trust_env=False`` the environment is not read at
 all (no proxies, no ``SSL_CERT_FILE``). Redirects are not followed here:
 ``HttpRangeSource`` follows them itself, to check where they lead.
 
@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from typing import Any
 
 import httpx
 
 from ..errors import InvalidInputError
+from .large_reads import LargeReadTransport
 from .proxy import ProxySettings
 from .redact import redact_text, redact_url
 
@@ -55,19 +57,19 @@ _install_log_redaction()
 class ProxyRouter(httpx.BaseTransport):
     """Sends each request directly or through the proxy ``settings`` choose for its URL."""
 
-    def __init__(self, settings: ProxySettings, **transport_options) -> None:
+    def __init__(self, settings: ProxySettings, **transport_options: Any) -> None:
         self._settings = settings
         self._options = transport_options
         self._lock = threading.Lock()
-        self._transports: dict[str | None, httpx.HTTPTransport] = {}
+        self._transports: dict[str | None, httpx.BaseTransport] = {}
 
-    def _transport(self, proxy: str | None) -> httpx.HTTPTransport:
+    def _transport(self, proxy: str | None) -> httpx.BaseTransport:
         with self._lock:
             transport = self._transports.get(proxy)
             if transport is None:
                 try:
-                    transport = httpx.HTTPTransport(proxy=proxy, **self._options)
-                except (ImportError, ValueError) as exc:  # socks5:// without socksio, an unknown scheme
+                    transport = LargeReadTransport(proxy=proxy, **self._options)
+                except (httpx.InvalidURL, ValueError) as exc:  # socks5://, a malformed proxy URL
                     raise InvalidInputError(
                         f"the proxy {redact_url(proxy or '')} set in the "
                         f"environment (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY) cannot be used: {exc}. Use an "
@@ -93,17 +95,14 @@ def make_client(
     connections: int,
     connect_timeout: float,
     read_timeout: float,
+    read_size: int = 256 * 1024,
     verify: bool | str | ssl.SSLContext = True,
     trust_env: bool = True,
 ) -> httpx.Client:
     """A client for one source's ranged reads (``connections`` pooled connections per route)."""
     settings = ProxySettings.from_env() if trust_env else ProxySettings()
     transport = ProxyRouter(
-        settings,
-        verify=verify,
-        trust_env=trust_env,
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        retries=0,
+        settings, verify=verify, trust_env=trust_env, max_connections=connections, read_size=read_size
     )
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=None)
     return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=trust_env)

@@ -117,6 +117,7 @@ class HttpRangeSource:
                     connections=o.connections,
                     connect_timeout=o.connect_timeout,
                     read_timeout=o.read_timeout,
+                    read_size=o.read_size,
                     verify=self._verify_tls,
                     trust_env=o.trust_env,
                 )

@@ -156,3 +156,23 @@ def test_a_failing_progress_callback_does_not_abort_the_download(fault_server, p
     assert dest.read_bytes() == payload and result.size == len(payload)
     assert calls, "the callback was never called"
     assert "progress callback for cb.raw failed (RuntimeError: artifact API unreachable)" in caplog.text
+
+
+def test_connections_read_large_blocks_from_the_socket(fault_server, tmp_path):
+    """httpcore alone reads 64 KiB per recv; the transport asks for read_size (h11 overhead per read is the cost)."""
+    import time
+
+    data = os.urandom(4 * MiB)
+    url = fault_server.add_file("/big.raw", data)
+    source = HttpRangeSource(url)
+    source.configure(fast_options(read_size=1 * MiB, connections=1))
+    try:
+        source.describe()
+        pieces = source.read_range(0, len(data))
+        first = next(pieces)
+        time.sleep(0.3)  # the server fills the socket buffer meanwhile
+        rest = list(pieces)
+    finally:
+        source.close()
+    assert b"".join([first, *rest]) == data
+    assert max(len(p) for p in rest) > 64 * KiB

@@ -137,3 +137,24 @@ def test_progress_artifact_moves_during_the_download(prefect_server, http_server
     assert states[0].is_completed(), states[0].message
     assert any(0 < value < 100 for value in seen), f"the artifact never showed progress between 0 and 100: {sorted(seen)}"
     assert_identical(source, "raw", tmp_path / "out" / "disk-0.qcow2")
+
+
+def test_nothing_the_flow_adds_carries_the_urls_user_password_or_query(prefect_server, http_server, base_raw, tmp_path):
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    http_server.add_file("/web-01.raw", base_raw)
+    url = f"http://alice:Hunter2Password@127.0.0.1:{http_server.port}/web-01.raw?sig=TopSecretSignature"
+    state = migrate_vm(local_request(url, tmp_path / "out", "qemu-img"), return_state=True)
+    assert state.is_completed(), state.message
+
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200)
+    assert run.name.startswith("migrate-local-web-01.raw-"), run.name
+    texts = [run.name, *(r.name for runs in task_runs_by_name(flow_run_id).values() for r in runs)]
+    texts += [log.message for log in logs]
+    texts += [a.model_dump_json() for a in artifacts_of(flow_run_id)]
+    assert logs and len(texts) > 10
+    for secret in ("alice", "Hunter2Password", "TopSecretSignature", "sig="):
+        assert not [t for t in texts if secret in t], f"{secret!r} reached a run name, log or artifact"

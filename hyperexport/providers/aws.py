@@ -59,10 +59,10 @@ _IDS = {"ami": re.compile(r"^ami-[0-9a-f]{8,17}$"), "snapshot": re.compile(r"^sn
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instance: str | None = Field(default=None, min_length=1, description="Instance id (i-...) or Name tag (--instance).")
-    ami: str | None = Field(default=None, description="AMI id to export (--ami).")
-    snapshot: str | None = Field(default=None, description="EBS snapshot id to export (--snapshot).")
-    region: str = Field(min_length=1, description="AWS region of the source, e.g. eu-west-1 (--region).")
+    instance: str | None = Field(default=None, min_length=1, description="Instance id (i-...) or Name tag.")
+    ami: str | None = Field(default=None, description="AMI id to export.")
+    snapshot: str | None = Field(default=None, description="EBS snapshot id to export.")
+    region: str = Field(min_length=1, description="AWS region of the source, e.g. eu-west-1.")
     export_method: Literal["ebs-direct", "export-image"] = Field(
         default="ebs-direct", description="ebs-direct reads snapshots block by block; export-image uses VM Export and S3."
     )
@@ -86,26 +86,32 @@ def check_options(options: Options, export_options: ExportOptions) -> None:
     given = [flag for flag in ("instance", "ami", "snapshot") if getattr(options, flag)]
     if len(given) != 1:
         raise InvalidInputError(
-            f"give exactly one of --instance, --ami or --snapshot for the aws provider (got {', '.join(given) or 'none'})"
+            f"give exactly one of instance, ami or snapshot for the aws provider (got {', '.join(given) or 'none'})",
+            field="source.instance",
         )
     if not _REGION.match(options.region):
-        raise InvalidInputError(f"{options.region!r} is not an AWS region name; use one like us-east-1 (--region)")
+        raise InvalidInputError(f"{options.region!r} is not an AWS region name; use one like us-east-1", field="source.region")
     for flag, pattern in _IDS.items():
         value = getattr(options, flag)
         if value and not pattern.match(value):
-            raise InvalidInputError(f"{value!r} is not an AWS {flag} id (like {pattern.pattern[1:5]}0123456789abcdef0)")
+            raise InvalidInputError(
+                f"{value!r} is not an AWS {flag} id (like {pattern.pattern[1:5]}0123456789abcdef0)", field=f"source.{flag}"
+            )
     if options.stop_instance and not options.instance:
-        raise InvalidInputError("stop_instance applies to --instance only")
+        raise InvalidInputError("stop_instance applies to an instance only", field="source.stop_instance")
     if options.export_method == "export-image":
         if options.snapshot:
             raise InvalidInputError(
-                "export-image exports AMIs and instances, not snapshots; use --export-method ebs-direct for a snapshot"
+                "export-image exports AMIs and instances, not snapshots; use the ebs-direct export method for a snapshot",
+                field="source.export_method",
             )
         if not options.bucket:
-            raise InvalidInputError("export-image needs an S3 bucket in the same region: --opt bucket=NAME")
+            raise InvalidInputError("export-image needs an S3 bucket in the same region", field="source.bucket")
         fmt = _export_format(options, export_options)
         if fmt not in ("VMDK", "VHD", "RAW"):
-            raise InvalidInputError(f"VM Export writes vmdk, vhd or raw, not {fmt.lower()}; set --opt disk_format=vmdk")
+            raise InvalidInputError(
+                f"VM Export writes vmdk, vhd or raw, not {fmt.lower()}; set disk_format to vmdk", field="source.disk_format"
+            )
 
 
 def describe(options: Options) -> str:

@@ -75,7 +75,8 @@ def client_error(
     if code == "OptInRequired":
         return AccessDeniedError(
             f"region {region} is not enabled for this AWS account ({code}). Enable it in the account settings or choose "
-            "another --region."
+            "another region.",
+            field="source.region",
         )
     if code in PERMISSION_CODES or status == 403:
         permission = f"{service}:{_IAM_ACTIONS.get(operation, operation)}" if operation else f"a {service} permission"
@@ -86,15 +87,17 @@ def client_error(
     if code.endswith(".NotFound") or code in NOT_FOUND_CODES or status == 404:
         what = subject or "the resource"
         return SourceNotFoundError(
-            f"{what} was not found{where} ({code or status}). Check the id or name and --region: instances, images, "
-            "snapshots and buckets belong to one region."
+            f"{what} was not found{where} ({code or status}). Check the id or name and the region: instances, images, "
+            "snapshots and buckets belong to one region.",
+            field="source.region",
         )
     if code.endswith(".Malformed"):
         return InvalidInputError(f"{subject or 'the id'} is not a valid AWS id ({code}): {aws or 'malformed'}")
     if code in THROTTLING_CODES or status == 429:
         err = TransferError(
-            f"AWS throttled {action}{where} ({code or status}) even after retrying with backoff. Lower --connections or "
-            "run again later."
+            f"AWS throttled {action}{where} ({code or status}) even after retrying with backoff. Lower the connections "
+            "or run again later.",
+            field="export.connections",
         )
         err.retry_after = 5.0  # type: ignore[attr-defined]
         return err
@@ -111,17 +114,19 @@ def botocore_error(error, *, action: str, service: str, region: str | None) -> H
 
     if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.CredentialRetrievalError)):
         return AccessDeniedError(
-            f"no usable AWS credentials for {action}: name an AwsCredentials block (--credentials-block) or set "
-            "AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."
+            f"no usable AWS credentials for {action}: name an AwsCredentials block or set "
+            "AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.",
+            field="credentials_block",
         )
     if isinstance(error, bx.NoRegionError):
-        return InvalidInputError("no AWS region given; set --region")
+        return InvalidInputError("no AWS region given; set the region", field="source.region")
     if isinstance(error, bx.ParamValidationError):
         return InvalidInputError(f"invalid request while {action}: {error}")
     if isinstance(error, bx.EndpointConnectionError):
         return TransferError(
-            f"cannot reach AWS {service} in region {region} while {action}. Check --region (a typo gives an endpoint "
-            "that does not exist) and the network or proxy settings."
+            f"cannot reach AWS {service} in region {region} while {action}. Check the region (a typo gives an endpoint "
+            "that does not exist) and the network or proxy settings.",
+            field="source.region",
         )
     if isinstance(error, (bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.ConnectionClosedError)):
         return TransferError(f"AWS {service} did not answer in time while {action} ({type(error).__name__}); will retry")

@@ -36,9 +36,9 @@ T = TypeVar("T")
 
 MAX_VOLUME_GIB = 1024
 _EXTENSIONS = {"VMDK": "vmdk", "VHD": "vhd", "RAW": "raw"}
-_USE_EBS_DIRECT = "Use --export-method ebs-direct (the default), which reads any EBS snapshot without VM Export."
+_USE_EBS_DIRECT = "Use the ebs-direct export method (the default), which reads any EBS snapshot without VM Export."
 _ROLE_HINT = (
-    "Create the 'vmimport' service role that VM Import/Export needs (or name yours with --opt role_name=...), and "
+    "Create the 'vmimport' service role that VM Import/Export needs (or name yours with the role_name option), and "
     "let it write to the bucket."
 )
 
@@ -74,14 +74,16 @@ def refusals(
 
 def refuse_if_unexportable(subject: str, reasons: list[str]) -> None:
     if reasons:
-        raise InvalidInputError(f"AWS VM Export cannot export {subject}: {'; '.join(reasons)}. {_USE_EBS_DIRECT}")
+        raise InvalidInputError(
+            f"AWS VM Export cannot export {subject}: {'; '.join(reasons)}. {_USE_EBS_DIRECT}", field="source.export_method"
+        )
 
 
 def _refused(subject: str, message: str) -> HyperExportError:
     lowered = message.lower()
     if "role" in lowered or "permission" in lowered or "bucket" in lowered:
         return AccessDeniedError(f"AWS VM Export refused {subject}: {message}. {_ROLE_HINT}")
-    return InvalidInputError(f"AWS VM Export refused {subject}: {message}. {_USE_EBS_DIRECT}")
+    return InvalidInputError(f"AWS VM Export refused {subject}: {message}. {_USE_EBS_DIRECT}", field="source.export_method")
 
 
 def check_bucket(ctx: AwsContext, bucket: str) -> None:

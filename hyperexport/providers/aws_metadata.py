@@ -66,7 +66,8 @@ def find_instance(ctx: AwsContext, ref: str) -> dict[str, Any]:
     found = [i for i in found if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")]
     if not found:
         raise SourceNotFoundError(
-            f"{subject} was not found in region {ctx.region} (or it is terminated). Check the id or Name tag and --region."
+            f"{subject} was not found in region {ctx.region} (or it is terminated). Check the id or Name tag and the region.",
+            field="source.region",
         )
     if len(found) > 1:
         ids = ", ".join(i["InstanceId"] for i in found)
@@ -86,7 +87,9 @@ def describe_image(ctx: AwsContext, image_id: str, *, required: bool = True) -> 
         return None
     if not images:
         if required:
-            raise SourceNotFoundError(f"{subject} was not found in region {ctx.region}. Check the id and --region.")
+            raise SourceNotFoundError(
+                f"{subject} was not found in region {ctx.region}. Check the id and the region.", field="source.region"
+            )
         return None
     return images[0]
 
@@ -96,7 +99,9 @@ def describe_snapshot(ctx: AwsContext, snapshot_id: str) -> dict[str, Any]:
     with translated(f"describing {subject}", service="ec2", region=ctx.region, subject=subject):
         snapshots = ctx.client("ec2").describe_snapshots(SnapshotIds=[snapshot_id]).get("Snapshots", [])
     if not snapshots:
-        raise SourceNotFoundError(f"{subject} was not found in region {ctx.region}. Check the id and --region.")
+        raise SourceNotFoundError(
+            f"{subject} was not found in region {ctx.region}. Check the id and the region.", field="source.region"
+        )
     return snapshots[0]
 
 

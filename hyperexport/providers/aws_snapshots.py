@@ -45,7 +45,9 @@ def wait_completed(
             found = {s["SnapshotId"]: s for s in ec2.describe_snapshots(SnapshotIds=snapshot_ids).get("Snapshots", [])}
         missing = [i for i in snapshot_ids if i not in found]
         if missing:
-            raise SourceNotFoundError(f"snapshot {', '.join(missing)} was not found in region {ctx.region}; check --region")
+            raise SourceNotFoundError(
+                f"snapshot {', '.join(missing)} was not found in region {ctx.region}; check the region", field="source.region"
+            )
         for snap in found.values():
             if snap.get("State") == "error":
                 raise _snapshot_failed(snap, created)

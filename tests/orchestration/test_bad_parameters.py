@@ -44,7 +44,12 @@ def test_bad_requests_and_plans_fail_before_any_task_or_child_run(stack, disk_se
         f"  - {{provider: local, source: {{source: {tmp_path / 'missing.vmdk'}}}, export: {{output_dir: {tmp_path / 'a'}}}}}\n"
         f"  - {{provider: local, source: {{source: {disk_server.raw}}}, credentials_block: some-block, export: {{output_dir: {tmp_path / 'b'}}}}}\n"
     )
+    bad_region = {"provider": "aws", "source": {"instance": "i-0123456789abcdef0", "region": "moon-1"},
+                  "export": {"output_dir": str(tmp_path / "region")}, "converter": "qemu-img"}
     cases = {
+        # The user filled the form's fields, not command-line flags: the message names the field.
+        "bad region": (start_deployment("migrate-vm/migrate-vm", {"request": bad_region}),
+                       "'moon-1' is not an AWS region name; use one like us-east-1 (request field source.region)"),
         "missing block": (start_deployment("migrate-vm/migrate-vm", {"request": missing_block}),
                           "credentials block 'no-such-block' does not exist for provider aws"),
         "empty plan": (start_deployment("nightly-migrations/nightly-migrations", {"plan_variable": "test-empty-plan"}),
@@ -64,6 +69,8 @@ def test_bad_requests_and_plans_fail_before_any_task_or_child_run(stack, disk_se
         with client() as c:
             children = c.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
         assert children == [], f"{what}: a migration started"
+    with client() as c:
+        assert " --" not in c.read_flow_run(cases["bad region"][0].id).state.message
     entries = cases["bad plan entries"][0]
     with client() as c:
         message = c.read_flow_run(entries.id).state.message

@@ -62,3 +62,13 @@ def test_https_download_tunnels_through_https_proxy(no_proxy_env, proxy, tls_con
         assert proxy.requests == []
     else:
         assert proxy.requests and all(r == ("CONNECT", f"localhost:{server.port}") for r in proxy.requests)
+
+
+def test_unusable_proxy_is_bad_input_without_its_password(no_proxy_env, fault_server, payload, tmp_path):
+    from hyperexport.errors import InvalidInputError
+
+    url = fault_server.add_file("/disk.raw", payload)
+    no_proxy_env.setenv("ALL_PROXY", "socks5://user:hunter22@127.0.0.1:1080")
+    with pytest.raises(InvalidInputError, match=r"the proxy socks5://127\.0\.0\.1:1080 set in the environment") as info:
+        download(HttpRangeSource(url), tmp_path / "disk.raw", fast_options())
+    assert "hunter22" not in str(info.value) and fault_server.stats.requests == 0

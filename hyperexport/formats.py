@@ -16,6 +16,17 @@ from .paths import require_regular_file
 _VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
 
 
+# Image formats qemu-img knows but we do not accept: some name backing files, none may pass as raw.
+_UNSUPPORTED = (
+    (b"QED\x00", "QED"),
+    (b"COWD", "VMware 3 (COWD) sparse"),
+    (b"WithoutFreeSpace", "Parallels"),
+    (b"WithouFreSpacExt", "Parallels"),
+    (b"Bochs Virtual HD Image", "Bochs"),
+    (b"#V2.0 Format CLOOP", "cloop"),
+)
+
+
 def _looks_like_text(head: bytes) -> str | None:
     """What a head of printable text looks like (a web page, XML, JSON, plain text), or None for binary."""
     sample = head.lstrip(b"\xef\xbb\xbf").lstrip()
@@ -68,6 +79,12 @@ def detect_format(path: Path) -> DiskFormat:
         return DiskFormat.vhd
     if len(head) >= 0x44 and head[0x40:0x44] == b"\x7f\x10\xda\xbe":
         return DiskFormat.vdi
+    for magic, name in _UNSUPPORTED:
+        if head.startswith(magic):
+            raise InvalidInputError(
+                f"{path} is a {name} image, which hyperexport does not convert (read as raw, its metadata would "
+                "become the guest's disk); convert it to qcow2 or raw with the tool that made it"
+            )
     looks = _looks_like_text(head[:512])
     if looks is not None:
         raise InvalidInputError(

@@ -136,3 +136,19 @@ def test_text_saved_as_a_disk_is_not_a_raw_disk(content, looks, sandbox):
     disk.write_bytes(content)
     sandbox.take_snapshot()
     sandbox.assert_refused(sandbox.migrate(disk), looks, "not a disk image", "authentication")
+
+
+def test_qed_image_with_a_backing_file_is_not_read_as_raw(sandbox):
+    host = sandbox.host_file()
+    disk = sandbox.src / "disk.img"
+    qemu_img("create", "-q", "-f", "qed", "-u", "-b", str(host), "-F", "raw", str(disk), "1M")
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "is a QED image, which hyperexport does not convert")
+
+
+def test_qcow_version_1_with_a_backing_file(sandbox):
+    host = sandbox.host_file()
+    disk = sandbox.src / "disk.qcow"
+    qemu_img("create", "-q", "-f", "qcow", "-b", str(host), "-F", "raw", str(disk), "1M")
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk), "with a backing file")

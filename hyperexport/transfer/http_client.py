@@ -81,7 +81,17 @@ class ProxyRouter(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         proxy = self._settings.proxy_for(url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
-        return self._transport(proxy).handle_request(request)
+        if proxy is None:
+            return self._transport(None).handle_request(request)
+        try:
+            return self._transport(proxy).handle_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            # Say which hop failed: the user set the proxy in the environment and may not think of it.
+            raise type(exc)(
+                f"through the proxy {redact_url(proxy)} (from HTTP_PROXY, HTTPS_PROXY or ALL_PROXY; NO_PROXY "
+                f"bypasses it): {exc}",
+                request=request,
+            ) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -72,3 +72,19 @@ def test_unusable_proxy_is_bad_input_without_its_password(no_proxy_env, fault_se
     with pytest.raises(InvalidInputError, match=r"the proxy socks5://127\.0\.0\.1:1080 set in the environment") as info:
         download(HttpRangeSource(url), tmp_path / "disk.raw", fast_options())
     assert "hunter22" not in str(info.value) and fault_server.stats.requests == 0
+
+
+def test_unreachable_proxy_is_named_in_the_error(no_proxy_env, fault_server, payload, tmp_path):
+    import socket
+
+    from hyperexport.errors import TransferError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    url = fault_server.add_file("/disk.raw", payload)
+    no_proxy_env.setenv("HTTP_PROXY", f"http://user:hunter22@127.0.0.1:{port}")
+    with pytest.raises(TransferError, match=rf"ConnectError: through the proxy http://127\.0\.0\.1:{port} \(from") as info:
+        download(HttpRangeSource(url), tmp_path / "disk.raw", fast_options(max_attempts=2))
+    assert "NO_PROXY" in str(info.value) and "hunter22" not in str(info.value)
+    assert fault_server.stats.requests == 0

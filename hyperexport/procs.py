@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from .errors import ResourceLimitError
 
 _live: dict[int, subprocess.Popen] = {}
-_live_lock = threading.Lock()
+# Reentrant: terminate_all may run in a signal handler that interrupted spawn or kill_tree in the same thread.
+_live_lock = threading.RLock()
+_terminated: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -59,23 +61,55 @@ def spawn(cmd: Sequence[str], limits: Limits = Limits(), **popen_kwargs) -> subp
     proc = subprocess.Popen(limited_command(cmd, limits), start_new_session=True, **popen_kwargs)
     with _live_lock:
         _live[proc.pid] = proc
+        _terminated.discard(proc.pid)
     return proc
 
 
 def kill_tree(proc: subprocess.Popen, grace_s: float = 2.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``; always reaps."""
+    """SIGTERM the tree, then SIGKILL what is left after ``grace_s``; always reaps.
+
+    The tree is the child's session, not only its process group: libguestfs puts the qemu-system it
+    forks (and its recovery process) in process groups of their own, in the same session.
+    """
     try:
         if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
+            signal_tree(proc, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
         # The leader may be gone while its children (qemu-system under hyper2kvm) still run.
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
+        signal_tree(proc, signal.SIGKILL)
+        # Bounded: in a signal handler, the interrupted frame may hold the Popen's wait lock; the
+        # SIGKILL above makes the leader die, and whoever holds the lock reaps it.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
     finally:
         _forget(proc)
+
+
+def signal_tree(proc: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the child's process group and to every process of its session."""
+    _signal_group(proc.pid, sig)
+    for pid in session_members(proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def session_members(sid: int) -> list[int]:
+    """Pids of the live processes whose session id is ``sid`` (the kernel keeps the id from being reused
+    while one of them lives, so this never names a stranger)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp, session.
+        if int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
+            members.append(int(entry.name))
+    return members
 
 
 def reap(proc: subprocess.Popen) -> None:
@@ -98,11 +132,19 @@ def live() -> list[subprocess.Popen]:
         return list(_live.values())
 
 
+def was_terminated(proc: subprocess.Popen) -> bool:
+    """True when ``terminate_all`` ended this process (a shutdown, not a failure of its own)."""
+    with _live_lock:
+        return proc.pid in _terminated
+
+
 def terminate_all(grace_s: float = 2.0) -> int:
-    """End every registered process tree; returns how many were still running."""
+    """End every registered process tree; returns how many were still running. Safe in a signal handler."""
     running = [p for p in live() if p.poll() is None]
+    with _live_lock:
+        _terminated.update(p.pid for p in running)
     for proc in running:
-        _signal_group(proc.pid, signal.SIGTERM)
+        signal_tree(proc, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     for proc in running:
         with contextlib.suppress(subprocess.TimeoutExpired):

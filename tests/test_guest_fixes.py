@@ -1,6 +1,8 @@
-"""Guest fixes through hyper2kvm and libguestfs (TCG here): the source is never written, the output is fixed.
+"""Guest fixes through hyper2kvm and libguestfs: the source is never written, the output is fixed.
 
-Slow (a libguestfs appliance boots under TCG), so it runs once, on the smallest guest that proves it.
+It runs on a host whose KVM hangs (a qemu-system-x86_64 whose KVM guests never boot, as on hosts
+stuck at "Booting from ROM"): the bounded KVM probe gives up and the appliance boots under TCG.
+Slow (TCG), so it runs once, on the smallest guest that proves it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import subprocess
 
 import pytest
 
+from converters.fakes import hanging_kvm_qemu
+from hyperexport.converters.guestfs_env import kvm_usable
 from hyperexport.migration import run_migration
 from hyperexport.samples import make_linux_guest
 from support.migrate import local_request, sha256
@@ -25,7 +29,10 @@ def _guest_fstab(image) -> str:
     return proc.stdout
 
 
-def test_fix_runs_on_an_overlay_and_leaves_the_source_untouched(tmp_path):
+def test_fix_runs_on_an_overlay_and_leaves_the_source_untouched(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIBGUESTFS_HV", str(hanging_kvm_qemu(tmp_path / "hanging-kvm")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no verdict from an earlier run
+    monkeypatch.setenv("HYPEREXPORT_GUESTFS_PROBE_SECONDS", "30")
     source = make_linux_guest(tmp_path / "guest.raw")
     before = sha256(source)
     lines: list[str] = []
@@ -42,3 +49,5 @@ def test_fix_runs_on_an_overlay_and_leaves_the_source_untouched(tmp_path):
     assert "UUID=" in fstab and "/dev/sda1" not in fstab.split("#")[0], fstab
     assert "/dev/sda1 / ext4" in _guest_fstab(source)
     assert any("hyper2kvm:" in line and "fix" in line.lower() for line in lines)
+    if kvm_usable():
+        assert any("the KVM appliance did not boot in 30s; using TCG" in line for line in lines), lines

@@ -3,9 +3,8 @@
 hyper2kvm imports the ``guestfs`` Python module, which Debian ships only for
 its system Python (python3-guestfs). When our interpreter cannot import it, we
 point the converter's PYTHONPATH at a directory that links to Debian's copy.
-Where /dev/kvm cannot run a VM, the libguestfs appliance must use TCG. Some
-hosts open /dev/kvm and create VMs yet fail to run the appliance (this CI
-machine does): the converter retries once with TCG when the launch fails.
+Where /dev/kvm cannot run a VM, the libguestfs appliance must use TCG; where it
+opens but a guest fails or hangs, ``accel`` finds out with one bounded launch.
 """
 
 from __future__ import annotations
@@ -61,11 +60,14 @@ def _guestfs_shim(work_dir: Path) -> Path | None:
 LAUNCH_FAILURE = "guestfs_launch failed"
 
 
-def guestfs_environment(work_dir: Path, *, force_tcg: bool) -> dict[str, str]:
+def guestfs_environment(work_dir: Path, *, force_tcg: bool, base: dict[str, str] | None = None) -> dict[str, str]:
+    """What to add to ``base`` (the converter's environment) for libguestfs."""
+    base = os.environ if base is None else base
     env = {"LIBGUESTFS_BACKEND": "direct", "HYPER2KVM_GUESTFS_BACKEND": "libguestfs"}
     if force_tcg:
-        env["LIBGUESTFS_BACKEND_SETTINGS"] = "force_tcg"
+        settings = [s for s in base.get("LIBGUESTFS_BACKEND_SETTINGS", "").split(":") if s and s != "force_tcg"]
+        env["LIBGUESTFS_BACKEND_SETTINGS"] = ":".join([*settings, "force_tcg"])
     shim = _guestfs_shim(work_dir)
     if shim is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), base.get("PYTHONPATH")]))
     return env

@@ -21,21 +21,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
 
-from .. import qemu
-from ..errors import ConversionError
+from .. import procs, qemu
+from ..errors import ConverterFailedError
 from ..fsutil import write_json_atomic
 from ..manifest import ArtifactManifest, ManifestOutput, ManifestPipeline, PipelineStage, load_manifest
 from ..models import ConversionResult, ConverterCapabilities, ConverterConfig, ConvertOptions, DiskFormat, TargetFormat
 from ..models.provider_name import PROVIDER_NAMES
 from .base import LogLine, discard, output_path
 from .binary import auto_detect_binary, validate_binary
+from . import accel
 from .guestfs_env import LAUNCH_FAILURE, guestfs_environment, kvm_usable
-from .process import run_streaming
+from .hyper2kvm_log import Hyper2KVMLog
+from .process import Finished, failure, run_streaming
 from .qemu_img import convert_disk
 
 BINARY_NAME = "hyper2kvm"
@@ -59,7 +60,7 @@ class Hyper2KVMConverter:
         qemu.qemu_img_binary()
 
     def version(self) -> str:
-        proc = subprocess.run([str(self.binary()), "--version"], capture_output=True, text=True, timeout=60, check=False)
+        proc = procs.run_bounded([str(self.binary()), "--version"], limits=procs.INSPECT, what="hyper2kvm --version")
         return (proc.stdout or proc.stderr).strip().splitlines()[-1] if (proc.stdout or proc.stderr) else "unknown"
 
     def capabilities(self) -> ConverterCapabilities:
@@ -92,42 +93,21 @@ class Hyper2KVMConverter:
         self.log(f"hyper2kvm: running {' '.join(cmd)}" + (" (guest fixes on a qcow2 overlay)" if fix else ""))
 
         outcome: dict[str, object] = {}
-
-        def run_once(force_tcg: bool) -> tuple[int, bool]:
-            env = {**os.environ, **self.config.environment}
-            if fix:
-                env.update(guestfs_environment(work, force_tcg=force_tcg))
-            launch_failed = False
-
-            def log_line(line: str) -> None:
-                nonlocal launch_failed
-                launch_failed = launch_failed or LAUNCH_FAILURE in line
-                self.log(line)
-
-            code = run_streaming(
-                cmd, env=env, cwd=self.config.working_directory or work,
-                timeout=max(1.0, deadline - time.monotonic()), log=log_line, prefix="hyper2kvm: ",
-            )
-            return code, launch_failed
+        stop = threading.Event()
 
         def run_hyper2kvm() -> None:
             try:
-                force_tcg = not kvm_usable()
-                code, launch_failed = run_once(force_tcg)
-                if fix and code != 0 and launch_failed and not force_tcg:
-                    self.log("hyper2kvm: the libguestfs appliance did not start with KVM; retrying with TCG")
-                    code, _ = run_once(True)
-                outcome["code"] = code
+                outcome["finished"], outcome["launch_failed"] = self._run(cmd, work, fix, deadline, stop, options.verbose)
             except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
                 outcome["error"] = error
 
         worker = threading.Thread(target=run_hyper2kvm, name="hyper2kvm", daemon=True)
         worker.start()
-        if fix:
-            worker.join()
-            self._raise_if_failed(outcome, report_path)
-        qemu_options = options.model_copy(update={"custom_args": []})
         try:
+            if fix:
+                worker.join()
+                self._raise_if_failed(outcome, report_path)
+            qemu_options = options.model_copy(update={"custom_args": []})
             if not options.dry_run:
                 for (source, fmt), dest in zip(inputs, outputs):
                     self.log(f"qemu-img: {source} ({fmt}) -> {dest}")
@@ -135,7 +115,8 @@ class Hyper2KVMConverter:
             worker.join()
             self._raise_if_failed(outcome, report_path)
         except BaseException:
-            worker.join(timeout=max(1.0, deadline - time.monotonic()))
+            stop.set()  # our own failure (or an interrupt) ends hyper2kvm's tree at once
+            worker.join()
             for dest in outputs:
                 dest.unlink(missing_ok=True)
             raise
@@ -193,17 +174,66 @@ class Hyper2KVMConverter:
         path = write_json_atomic(work / "hyper2kvm-manifest.json", work_manifest.to_json_dict())
         return path, report_path
 
+    def _run(
+        self, cmd: list[str], work: Path, fix: bool, deadline: float, stop: threading.Event, verbose: bool
+    ) -> tuple[Finished, bool]:
+        """Run hyper2kvm once (twice when its KVM appliance fails to launch); returns how it ended
+        and whether the appliance failed to launch."""
+        base = {**os.environ, **self.config.environment}
+        force_tcg = False
+        if fix:
+            kvm_env = {**base, **guestfs_environment(work, force_tcg=False, base=base)}
+            force_tcg = accel.choose(base, kvm_usable(), kvm_env, self.log) == "tcg"
+        finished, launch_failed = self._run_once(cmd, base, work, fix, force_tcg, deadline, stop, verbose)
+        if fix and finished.code != 0 and launch_failed and not force_tcg:
+            self.log("hyper2kvm: the libguestfs appliance did not start with KVM; retrying with TCG")
+            accel.remember(kvm_env, "tcg")
+            finished, launch_failed = self._run_once(cmd, base, work, fix, True, deadline, stop, verbose)
+        return finished, launch_failed
+
+    def _run_once(
+        self, cmd: list[str], base: dict[str, str], work: Path, fix: bool, force_tcg: bool,
+        deadline: float, stop: threading.Event, verbose: bool,
+    ) -> tuple[Finished, bool]:
+        env = dict(base)
+        if fix:
+            env.update(guestfs_environment(work, force_tcg=force_tcg, base=base))
+        shown = Hyper2KVMLog(self.log, verbose=verbose)
+        launch_failed = False
+
+        def on_line(line: str) -> None:
+            nonlocal launch_failed
+            launch_failed = launch_failed or LAUNCH_FAILURE in line
+            shown(line)
+
+        try:
+            finished = run_streaming(
+                cmd, env=env, cwd=self.config.working_directory or work,
+                timeout=max(1.0, deadline - time.monotonic()), on_line=on_line, stop=stop,
+            )
+        finally:
+            shown.finish()
+        return finished, launch_failed
+
     @staticmethod
     def _raise_if_failed(outcome: dict[str, object], report_path: Path) -> None:
         if "error" in outcome:
             raise outcome["error"]  # type: ignore[misc]
+        finished, launch = outcome["finished"], outcome["launch_failed"]
+        assert isinstance(finished, Finished)
         report = _read_report(report_path)
-        succeeded = report.get("pipeline", {}).get("success")
-        if outcome.get("code") != 0 or succeeded is False:
-            errors = "; ".join(str(e.get("message", e)) for e in report.get("errors", [])) or "no error recorded"
-            raise ConversionError(
-                f"hyper2kvm failed (exit {outcome.get('code')}): {errors}. Its report: {report_path}; "
-                "its full output is in this step's log."
+        errors = "; ".join(str(e.get("message", e)) for e in report.get("errors", []))
+        hint = f" (its report says: {errors})" if errors else ""
+        where = f". Its report: {report_path}" if report_path.exists() else ""
+        if finished.code != 0:
+            # The appliance failing to start even under TCG is the host's trouble (memory, /var/tmp), not the input's.
+            if launch:
+                hint += "; the libguestfs appliance did not start: run 'libguestfs-test-tool' to see why"
+            raise failure("hyper2kvm", finished, hint=hint + where, transient=bool(launch))
+        if report.get("pipeline", {}).get("success") is False:
+            raise ConverterFailedError(
+                f"hyper2kvm exited 0 but its report says the pipeline failed{hint}{where}. "
+                f"Its last output:{finished.tail.text()}"
             )
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
-import subprocess
+import threading
 import time
 from pathlib import Path
 
 from .. import qemu
-from ..errors import ConversionError
+from .. import procs
+from ..errors import ConversionError, InsufficientSpaceError
 from ..fsutil import commit, partial_path
 from ..manifest import load_manifest
 from ..models import ConversionResult, ConverterCapabilities, ConverterConfig, ConvertOptions, DiskFormat, TargetFormat
 from ..models.provider_name import PROVIDER_NAMES
 from .base import LogLine, discard, output_path
+from .output import PROGRESS
+from .process import failure, run_streaming
 
 
 class QemuImgConverter:
@@ -27,7 +30,7 @@ class QemuImgConverter:
         qemu.qemu_img_binary()
 
     def version(self) -> str:
-        proc = subprocess.run([qemu.qemu_img_binary(), "--version"], capture_output=True, text=True, check=False)
+        proc = procs.run_bounded([qemu.qemu_img_binary(), "--version"], limits=procs.INSPECT, what="qemu-img --version")
         return proc.stdout.splitlines()[0].strip() if proc.stdout else "unknown"
 
     def capabilities(self) -> ConverterCapabilities:
@@ -69,25 +72,43 @@ class QemuImgConverter:
 
 
 def convert_disk(
-    source: Path, source_fmt: str, dest: Path, options: ConvertOptions, *, timeout: float, log: LogLine = discard
+    source: Path, source_fmt: str, dest: Path, options: ConvertOptions, *, timeout: float, log: LogLine = discard,
+    stop: threading.Event | None = None,
 ) -> Path:
-    """qemu-img convert into a partial file, renamed to ``dest`` only when complete."""
+    """qemu-img convert into a partial file, renamed to ``dest`` only when complete.
+
+    Run through ``process.run_streaming`` (not ``qemu.convert``) so that a timeout, a
+    cancellation or a shutdown ends it at once, like every converter process.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(dest)
     tmp.unlink(missing_ok=True)
-    last = [-10.0]
+    last = [-10]
 
-    def on_percent(percent: float) -> None:
-        if percent - last[0] >= 10 or percent >= 100:
+    def on_line(text: str) -> None:
+        progress = PROGRESS.search(text)
+        if progress is None:
+            log(f"qemu-img: {text.strip()}")
+            return
+        percent = round(float(progress[1]))
+        if percent - last[0] >= 10 or (percent >= 100 > last[0]):
             last[0] = percent
-            log(f"qemu-img: {dest.name} {percent:.0f}%")
+            log(f"qemu-img: {dest.name} {percent}%")
 
     compress = options.compression_level > 0 and options.target_format is TargetFormat.qcow2
+    cmd = qemu.convert_command(
+        source, source_fmt, tmp, options.target_format.value, compress=compress, progress=True, extra=options.custom_args
+    )
     try:
-        qemu.convert(
-            source, source_fmt, tmp, options.target_format.value,
-            compress=compress, extra=options.custom_args, on_percent=on_percent, timeout=timeout,
-        )
+        finished = run_streaming(cmd, env=None, cwd=None, timeout=timeout, on_line=on_line, stop=stop)
+        if finished.code != 0:
+            what = f"qemu-img convert {source} ({source_fmt}) -> {options.target_format.value}"
+            if any("No space left on device" in line for line in finished.tail.lines):
+                raise InsufficientSpaceError(
+                    f"{what} ran out of space writing {tmp}; free space there or choose another output directory",
+                    field="export.output_dir",
+                )
+            raise failure(what, finished)
         commit(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

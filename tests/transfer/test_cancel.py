@@ -48,7 +48,7 @@ def test_cancel_stops_the_workers_and_a_rerun_resumes(clean_cancel, tmp_path):
         while server.stats.bytes_served < 2 * MiB:
             assert thread.is_alive() and time.monotonic() < deadline
             time.sleep(0.01)
-        assert _cancel_and_time(clean_cancel, thread) < 1.0
+        assert _cancel_and_time(clean_cancel, thread) < 2.0
         error = outcome.get("error")
         assert isinstance(error, CancelledError), outcome
         assert "interrupted" in str(error) and "run the same command again to resume" in str(error)
@@ -72,7 +72,7 @@ def test_cancel_wakes_a_worker_sleeping_in_backoff(clean_cancel, fault_server, p
         assert time.monotonic() < deadline
         time.sleep(0.01)
     time.sleep(0.1)  # every worker is now asleep in a backoff of up to 30 s
-    assert _cancel_and_time(clean_cancel, thread) < 1.0
+    assert _cancel_and_time(clean_cancel, thread) < 2.0
     assert isinstance(outcome.get("error"), CancelledError)
 
 
@@ -95,7 +95,7 @@ def test_hashing_a_huge_hole_stops_on_cancel(clean_cancel, tmp_path):
         hasher = FileHasher(fd, frontier, ["sha256"], [DataRange(0, size)]).start()
         thread, outcome = _in_thread(hasher.result)
         time.sleep(0.2)
-        assert _cancel_and_time(clean_cancel, thread) < 1.0
+        assert _cancel_and_time(clean_cancel, thread) < 2.0
         assert isinstance(outcome.get("error"), CancelledError)
     finally:
         os.close(fd)
@@ -110,5 +110,5 @@ def test_checking_an_existing_file_stops_on_cancel(clean_cancel, tmp_path):
     src = FileRangeSource(source, detect_holes=False, checksums={"md5": "0" * 32})
     thread, outcome = _in_thread(lambda: download(src, dest, fast_options()))
     time.sleep(0.3)
-    assert _cancel_and_time(clean_cancel, thread) < 1.0
+    assert _cancel_and_time(clean_cancel, thread) < 2.0
     assert isinstance(outcome.get("error"), CancelledError)

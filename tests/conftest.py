@@ -205,9 +205,10 @@ def _watched_descendants() -> dict[int, str]:
 @pytest.fixture(autouse=True)
 def no_leftover_processes(request):
     """Fail the test that leaves a converter, qemu or appliance process running, and end it."""
-    from hyperexport import procs
+    from hyperexport import cancel, procs
 
     yield
+    cancel.reset()  # a test that cancelled a run must not cancel the next one in this process
     deadline = time.monotonic() + 5
     left = _watched_descendants()
     while left and time.monotonic() < deadline:

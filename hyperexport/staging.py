@@ -1,8 +1,9 @@
 """The download step: bring each disk's bytes to the local filesystem and check them.
 
-A local disk is used in place (read, never written). An http(s) disk, or one a
-provider reads through its SDK, goes through the transfer engine into the
-output directory's staging area. Either way the staged disk's format is read
+A local disk is used in place (read, never written). An http(s) disk goes
+through the transfer engine into its own directory ``source/<disk id>/`` (its
+VMDK extents beside it, plain names on the same server only); one a provider
+reads through its SDK goes into ``source/``. Either way the staged disk's format is read
 from its bytes and qemu-img must find it readable and consistent before the
 pipeline goes on: qemu-img converts a truncated sparse VMDK without a word.
 """

@@ -20,7 +20,8 @@
     │   └── CancelledError            the user interrupted the run (SIGINT/SIGTERM)
     └── TransientError                may heal by itself: retry with backoff
         ├── TransferError             a connection reset, timeout, 5xx or 429
-        └── ConversionError           the converter failed or timed out
+        └── ConversionError           the converter was killed by a signal we did not send, or its
+                                      appliance did not start even under TCG (it may heal)
 
 Every message says what went wrong and what to do about it. Secrets never
 appear in a message: providers translate SDK errors before raising. A message

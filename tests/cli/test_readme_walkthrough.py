@@ -3,6 +3,7 @@ root, against a throwaway server (a free port instead of 4200, a temporary direc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +38,22 @@ def _script(blocks: list[str], port: int, work: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _end_group(proc: subprocess.Popen, grace_s: float = 15) -> None:
+    """SIGTERM the shell's process group until it is gone, SIGKILL after ``grace_s`` (dead members may linger
+    as zombies of this process, the session's subreaper: they are reaped as they come)."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline + 5:
+        proc.poll()
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-proc.pid, os.WNOHANG)[0]:
+                pass
+        try:
+            os.killpg(proc.pid, signal.SIGTERM if time.monotonic() < deadline else signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+
+
 def test_the_server_walkthrough_runs_as_written(tmp_path):
     blocks = walkthrough_blocks()
     assert len(blocks) >= 6 and "prefect server start" in blocks[0] and "kill $WORKER_PID $SERVER_PID" in blocks[-1]
@@ -50,11 +68,9 @@ def test_the_server_walkthrough_runs_as_written(tmp_path):
     try:
         output, _ = proc.communicate(timeout=900)
     finally:
-        # The server and the worker are background jobs of that shell, in its process group.
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        # The server and the worker are background jobs of that shell, in its process group (gone when the
+        # walk-through's last block ran).
+        _end_group(proc)
         proc.wait()
     failed_at = re.findall(r"### walk-through block (\d+)", output)
     assert proc.returncode == 0, f"block {failed_at[-1] if failed_at else '?'} failed:\n{output[-4000:]}"

@@ -40,8 +40,18 @@ class OvfDescriptor(BaseModel):
 def _units(text: str | None) -> int:
     match = _UNIT.search(text or "")
     if match:
-        return 2 ** int(match.group(1))
+        return 2 ** min(int(match.group(1)), 80)
     return {"kilobytes": 2**10, "megabytes": 2**20, "gigabytes": 2**30}.get((text or "").lower(), 1)
+
+
+def _int(text: str, what: str, path: Path) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInputError(f"{path}: {what} {text[:40]!r} is not a whole number; the descriptor is corrupt, re-export the VM") from None
+    if value < 0:
+        raise InvalidInputError(f"{path}: {what} {value} is negative; the descriptor is corrupt, re-export the VM")
+    return value
 
 
 def _rasd(item, name: str) -> str | None:
@@ -87,8 +97,8 @@ def parse_ovf(path: Path) -> OvfDescriptor:
         href, size = files[file_ref]
         section_disks[disk.get(f"{_OVF}diskId")] = dict(
             href=href,
-            file_size=int(size) if size else None,
-            capacity_bytes=int(capacity) * _units(disk.get(f"{_OVF}capacityAllocationUnits")) if capacity else None,
+            file_size=_int(size, "File size", path) if size else None,
+            capacity_bytes=_int(capacity, "Disk capacity", path) * _units(disk.get(f"{_OVF}capacityAllocationUnits")) if capacity else None,
             stream_optimized="streamOptimized" in (disk.get(f"{_OVF}format") or ""),
         )
     if not section_disks:
@@ -103,9 +113,9 @@ def parse_ovf(path: Path) -> OvfDescriptor:
     for item in system.iterfind("ovf:VirtualHardwareSection/ovf:Item", _NS):
         kind = _rasd(item, "ResourceType")
         if kind == _RESOURCE_CPU:
-            vm.cpu = int(_rasd(item, "VirtualQuantity") or 1)
+            vm.cpu = _int(_rasd(item, "VirtualQuantity") or "1", "CPU VirtualQuantity", path)
         elif kind == _RESOURCE_MEMORY:
-            quantity = int(_rasd(item, "VirtualQuantity") or 0)
+            quantity = _int(_rasd(item, "VirtualQuantity") or "0", "memory VirtualQuantity", path)
             unit = _units(_rasd(item, "AllocationUnits") or "byte * 2^20")
             vm.mem_gb = quantity * unit / 2**30 if quantity else None
         elif kind == _RESOURCE_NIC:

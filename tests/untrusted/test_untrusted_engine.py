@@ -130,3 +130,18 @@ def test_split_vmdks_are_inspected_with_their_extents(kind, tmp_path, base_raw):
     extent.symlink_to(moved / extent.name)
     with pytest.raises(UnsafeImageError, match="symbolic link"):
         inspect(disk, "vmdk")
+
+
+@pytest.mark.parametrize("attribute", ['ovf:size="12abc"', 'ovf:capacity="-5"'])
+def test_ovf_numbers_that_are_not_numbers(attribute, tmp_path, base_raw):
+    import re
+
+    from hyperexport.errors import InvalidInputError
+    from hyperexport.ovf import parse_ovf
+    from hyperexport.samples import make_ovf
+
+    ovf = make_ovf([base_raw], tmp_path / "pkg", "vm")
+    key = attribute.split("=")[0]
+    ovf.write_text(re.sub(rf'{key}="\d+"', attribute, ovf.read_text(), count=1))
+    with pytest.raises(InvalidInputError, match="the descriptor is corrupt"):
+        parse_ovf(ovf)

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import cancel, procs
@@ -222,9 +223,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+@dataclass
+class _Interrupts:
+    received: list[int]  # the signals received so far
+    arm: Callable[[], None]  # (re)install the handlers
+
+
 @contextlib.contextmanager
-def _interruptible(on_second: Callable[[], None]) -> Iterator[list[int]]:
-    """SIGINT/SIGTERM ask the run to stop (the signals received are yielded); a second one exits at once."""
+def _interruptible(on_second: Callable[[], None]) -> Iterator[_Interrupts]:
+    """SIGINT/SIGTERM ask the run to stop; a second one exits at once."""
     received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
@@ -239,9 +246,14 @@ def _interruptible(on_second: Callable[[], None]) -> Iterator[list[int]]:
         # Not here: the main thread may hold the registry's lock; the trees end in a second or two.
         threading.Thread(target=procs.terminate_all, name="terminate-subprocesses", daemon=True).start()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def arm() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    arm()
     try:
-        yield received
+        yield _Interrupts(received, arm)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -265,12 +277,13 @@ def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
         if server is not None and server.server_process is not None:
             server.server_process.kill()
 
-    with _interruptible(kill_server) as received:
+    with _interruptible(kill_server) as interrupts:
+        received = interrupts.received
         server = start_if_needed()
         if received:
             print(INTERRUPTED, file=sys.stderr)
             return 128 + received[0]
-        state = _run_flow(request, show_progress=show_progress, manifest=manifest)
+        state = _run_flow(request, show_progress=show_progress, manifest=manifest, rearm=interrupts.arm)
     if received or state.is_cancelled():
         print(INTERRUPTED, file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)
@@ -279,11 +292,16 @@ def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
     return EXIT_OK if report.success else EXIT_FAILED
 
 
-def _run_flow(request, *, show_progress: bool, manifest: Path | None):
+def _run_flow(request, *, show_progress: bool, manifest: Path | None, rearm: Callable[[], None]):
     from flows.convert_manifest import convert_manifest
     from flows.migrate_vm import migrate_vm
 
     from .progress import subscribe
+
+    def on_running(flow, flow_run, state) -> None:
+        # Prefect's engine puts its own SIGTERM handler in place for the run (it would crash the run, not stop it
+        # cleanly); this hook runs inside that scope, in the main thread. Prefect restores ours after the run.
+        rearm()
 
     unsubscribe = lambda: None  # noqa: E731
     bar = None
@@ -293,8 +311,8 @@ def _run_flow(request, *, show_progress: bool, manifest: Path | None):
         bar.start()
     try:
         if manifest is not None:
-            return convert_manifest(manifest.absolute(), request, return_state=True)
-        return migrate_vm(request, return_state=True)
+            return convert_manifest.with_options(on_running=[on_running])(manifest.absolute(), request, return_state=True)
+        return migrate_vm.with_options(on_running=[on_running])(request, return_state=True)
     finally:
         unsubscribe()
         if bar is not None:

@@ -76,3 +76,29 @@ def test_ctrl_c_mid_download_exits_130_and_the_same_command_resumes(hyperexport,
     fetched_again = _bytes_served(disk_server, path) - fetched_first
     assert fetched_again <= size - CHUNK, f"the rerun fetched {fetched_again} of {size} bytes: it did not resume"
     assert_identical(disk_server.raw, "raw", out / "disk-0.qcow2")
+
+
+def test_sigterm_with_an_external_server_records_the_run_cancelled(hyperexport, prefect_server, disk_server, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    path = "/sigterm-vm.raw"
+    url = disk_server.add_file(path, disk_server.raw)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([hyperexport, "--provider", "local", "--vm", url, "--output", str(out), "--convert",
+                             "--converter", "qemu-img", "--connections", "1", "--bandwidth-limit", str(2 * MIB)],
+                            env=prefect_server.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    _wait_for_bytes(disk_server, path, proc, at_least=MIB, timeout=120)
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGTERM)  # as a service manager or `timeout` does: the command only
+    output, _ = proc.communicate(timeout=60)
+
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert time.monotonic() - stopped < 10
+    assert "Traceback" not in output, output[-3000:]
+    name = re.search(r"Beginning flow run '([^']+)'", output).group(1)
+    with get_client(sync_client=True) as client:
+        [run] = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+    assert run.state.type.value == "CANCELLED", run.state
+    assert "run it again to resume" in (run.state.message or "")

@@ -268,16 +268,16 @@ def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect is imported only here, never by the engine.
     from flows.local_server import start_if_needed
-    from tasks.step import use_names
+    from tasks.step import names
 
-    use_names(flag_for)
+    cancel.reset()  # a process may run several commands (tests call main() in-process)
     server = None
 
     def kill_server() -> None:
         if server is not None and server.server_process is not None:
             server.server_process.kill()
 
-    with _interruptible(kill_server) as interrupts:
+    with names(flag_for), _interruptible(kill_server) as interrupts:
         received = interrupts.received
         server = start_if_needed()
         if received:

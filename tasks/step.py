@@ -12,8 +12,9 @@ group fails like a crash), ends the task Cancelled, with no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from prefect.states import Cancelled
@@ -29,10 +30,15 @@ INTERRUPTED = "interrupted (SIGINT/SIGTERM); run it again to resume the download
 _namer: Callable[[str], str] = request_field
 
 
-def use_names(namer: Callable[[str], str]) -> None:
-    """How every failure in this process names its field from now on (the command line: its flags)."""
+@contextlib.contextmanager
+def names(namer: Callable[[str], str]) -> Iterator[None]:
+    """How every failure in this process names its field inside the block (the command line: its flags)."""
     global _namer
-    _namer = namer
+    previous, _namer = _namer, namer
+    try:
+        yield
+    finally:
+        _namer = previous
 
 
 def named(error: BaseException) -> BaseException:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import IntegrityError, TransferError
-from ..transfer import SourceInfo, TransferOptions
+from ..transfer import SourceChangedError, SourceInfo, TransferOptions
 from ..transfer.checksums import b64_to_hex
 from .aws_clients import AwsContext
 from .aws_errors import error_code, translated
@@ -78,7 +78,7 @@ class S3ObjectSource:
                 answer = self._client().get_object(**kwargs)
         except Exception as error:
             if error_code(error) == "PreconditionFailed":
-                raise IntegrityError(f"{self.name} changed during the download (its ETag moved). Run again to start over.") from error
+                raise SourceChangedError(f"{self.name} changed during the download (its ETag moved). Run again to start over.") from error
             raise
         match = _CONTENT_RANGE.match(answer.get("ContentRange") or "")
         if not match or (int(match.group(1)), int(match.group(2))) != (offset, end):

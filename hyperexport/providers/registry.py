@@ -26,4 +26,4 @@ def get_provider(name: str) -> ProviderModule:
 
 
 def parse_options(name: str, options: dict[str, Any]) -> Any:
-    return build(get_provider(name).Options, options)
+    return build(get_provider(name).Options, options, within="source")

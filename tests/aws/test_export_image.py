@@ -115,7 +115,7 @@ def test_documented_limits_are_refused_before_any_task(aws, light01, bucket, mak
 
     message = str(raised.value)
     assert f"AWS VM Export cannot export instance {light01.instance_id}" in message
-    assert "2 EBS volumes" in message and "2 network interfaces" in message and "--export-method ebs-direct" in message
+    assert "2 EBS volumes" in message and "2 network interfaces" in message and "ebs-direct export method" in message
     assert aws.vm_export.tasks == {}
 
 
@@ -137,7 +137,7 @@ def test_missing_bucket_is_named(aws, root_raw, make_request, tmp_path):
 def test_each_documented_limit_has_its_reason(volumes, details, codes, reason):
     reasons = aws_export_image.refusals(volumes, product_codes=codes, platform_details=details)
     assert reasons and reason in reasons[0]
-    with pytest.raises(InvalidInputError, match="--export-method ebs-direct"):
+    with pytest.raises(InvalidInputError, match="ebs-direct export method"):
         aws_export_image.refuse_if_unexportable("image ami-1", reasons)
 
 

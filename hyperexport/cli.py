@@ -109,6 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _secrets_out_of_parameters(provider: str, source: dict) -> dict:
+    """The provider's own reading of the options, with what it took out as secret (a URL's user:password) kept
+    as SecretStr objects: the in-process run uses them, while the flow-run parameters stored on the server,
+    task inputs and results show them masked."""
+    from pydantic import SecretStr
+
+    from .providers.registry import parse_options
+
+    options = parse_options(provider, source)
+    typed = options.model_dump(exclude_unset=True, exclude_none=True)
+    typed.update({name: value for name, value in options if isinstance(value, SecretStr)})
+    return typed
+
+
 def request_from_args(args: argparse.Namespace):
     from .manifest import detect_provider
     from .migration import MigrationRequest
@@ -133,6 +147,8 @@ def request_from_args(args: argparse.Namespace):
         if not sep or not key:
             raise InvalidInputError(f"--opt takes KEY=VALUE, got {pair!r}")
         source[key] = value
+    if args.manifest is None:
+        source = _secrets_out_of_parameters(args.provider, source)
     converter_config = {"binary_path": args.converter_binary} if args.converter_binary else {}
     if args.timeout:
         converter_config["timeout_seconds"] = args.timeout

@@ -21,7 +21,8 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages: 'a FIFO (named pipe)', 'a directory', ..."""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISCHR(mode):
@@ -51,7 +52,7 @@ def require_regular_file(path: Path, what: str, *, field: str | None = None, fol
         )
     if not stat.S_ISREG(st.st_mode):
         raise UnsafeImageError(
-            f"{what} {path} is {_kind(st.st_mode)}, not a regular file; only regular files are disk images "
+            f"{what} {path} is {file_kind(st.st_mode)}, not a regular file; only regular files are disk images "
             "(a device or pipe would be read without end). Point at an image file.",
             field=field,
         )

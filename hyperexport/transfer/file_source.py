@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import AccessDeniedError, InvalidInputError, SourceNotFoundError, TransferError
+from ..paths import file_kind
 from .options import TransferOptions
 from .source import DataRange, SourceChangedError, SourceInfo
 
@@ -75,7 +76,7 @@ class FileRangeSource:
         if not stat.S_ISREG(mode):
             os.close(fd)
             raise InvalidInputError(
-                f"{self.name} is {_kind(mode)}, not a regular file, so it is not a disk image. "
+                f"{self.name} is {file_kind(mode)}, not a regular file, so it is not a disk image. "
                 "Give the path of the image file itself."
             )
         return fd
@@ -117,17 +118,6 @@ class FileRangeSource:
                 os.close(self._fd)
                 self._fd = None
 
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a special file"
 
 
 def _scan_data(fd: int, size: int) -> list[DataRange] | None:

@@ -103,6 +103,7 @@ class Hyper2KVMConverter:
 
         worker = threading.Thread(target=run_hyper2kvm, name="hyper2kvm", daemon=True)
         worker.start()
+        written: list[Path] = []  # only what this call wrote is removed on failure, never a path it was given
         try:
             if fix:
                 worker.join()
@@ -112,12 +113,13 @@ class Hyper2KVMConverter:
                 for (source, fmt), dest in zip(inputs, outputs):
                     self.log(f"qemu-img: {source} ({fmt}) -> {dest}")
                     convert_disk(source, fmt, dest, qemu_options, timeout=max(1.0, deadline - time.monotonic()), log=self.log)
+                    written.append(dest)
             worker.join()
             self._raise_if_failed(outcome, report_path)
         except BaseException:
             stop.set()  # our own failure (or an interrupt) ends hyper2kvm's tree at once
             worker.join()
-            for dest in outputs:
+            for dest in written:
                 dest.unlink(missing_ok=True)
             raise
         report = _read_report(report_path)

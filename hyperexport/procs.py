@@ -42,11 +42,18 @@ INSPECT = Limits(timeout_s=60.0, memory_bytes=1 * 2**30, cpu_s=60)
 
 
 def limited_command(cmd: Sequence[str], limits: Limits) -> list[str]:
-    """``cmd`` wrapped in util-linux's prlimit for the memory and CPU limits (when prlimit is installed)."""
+    """``cmd`` wrapped in util-linux's setpriv and prlimit (where installed).
+
+    setpriv's parent-death signal: a child in a session of its own survives a
+    parent killed without a chance to clean up (SIGKILL, an OOM kill, a test
+    runner's timeout); with it the kernel kills the child too. prlimit sets the
+    memory and CPU limits.
+    """
+    setpriv = shutil.which("setpriv")
     prlimit = shutil.which("prlimit")
-    wrapper: list[str] = []
+    wrapper: list[str] = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     if prlimit and (limits.memory_bytes or limits.cpu_s):
-        wrapper = [prlimit]
+        wrapper.append(prlimit)
         if limits.memory_bytes:
             wrapper.append(f"--as={limits.memory_bytes}")
         if limits.cpu_s:

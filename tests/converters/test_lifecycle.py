@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,27 @@ def test_sigterm_to_a_process_running_a_conversion_leaves_no_process(tmp_path):
     assert "cancelled: qemu-img was stopped because the run was interrupted" in output, output
     assert descendants() == {}
     assert not list((tmp_path / "out").glob("*.qcow2*")), "the partial output is removed, no final name appears"
+
+
+def test_a_child_dies_with_a_parent_killed_without_warning(tmp_path):
+    """SIGKILL leaves the parent no chance to clean up: the kernel's parent-death signal ends the child."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from hyperexport import procs\n"
+         "child = procs.spawn(['sleep', '300']); print(child.pid, flush=True); time.sleep(300)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    child_pid = int(parent.stdout.readline())
+    assert Path(f"/proc/{child_pid}").exists()
+    parent.kill()
+    parent.wait()
+
+    def running() -> bool:  # a dead child may linger as a zombie of this test process (the session's subreaper)
+        try:
+            return Path(f"/proc/{child_pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 5
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(), f"sleep {child_pid} outlived its SIGKILLed parent"

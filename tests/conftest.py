@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from hyperexport.samples import make_base_raw  # noqa: E402
 from support.fault_server import FaultServer  # noqa: E402
+from support.procwatch import descendants  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,35 +174,6 @@ def _become_subreaper() -> None:
 _become_subreaper()
 
 
-def _watched_descendants() -> dict[int, str]:
-    found: dict[int, str] = {}
-    me = os.getpid()
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        pid = int(entry.name)
-        state, ppid_text = stat.rsplit(")", 1)[1].split()[:2]
-        ppid = int(ppid_text)
-        if state in ("Z", "X"):
-            continue
-        children.setdefault(ppid, []).append(pid)
-        names[pid] = cmdline or stat.split("(", 1)[1].split(")", 1)[0]
-    stack = list(children.get(me, []))
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, []))
-        if any(w in names.get(pid, "") for w in _WATCHED):
-            found[pid] = names[pid][:200]
-    return found
-
-
 @pytest.fixture(autouse=True)
 def no_leftover_processes(request):
     """Fail the test that leaves a converter, qemu or appliance process running, and end it."""
@@ -210,10 +182,10 @@ def no_leftover_processes(request):
     yield
     cancel.reset()  # a test that cancelled a run must not cancel the next one in this process
     deadline = time.monotonic() + 5
-    left = _watched_descendants()
+    left = descendants(_WATCHED)
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = _watched_descendants()
+        left = descendants(_WATCHED)
     if left:
         procs.terminate_all(grace_s=0.5)
         for pid in left:

@@ -13,7 +13,7 @@ from hyperexport.converters.guestfs_env import guestfs_environment
 from hyperexport.errors import InvalidInputError
 
 from .fakes import hanging_kvm_qemu
-from .procwatch import descendants
+from support.procwatch import descendants
 
 
 def test_a_hanging_kvm_probe_is_abandoned_for_tcg_and_remembered(tmp_path):

@@ -21,7 +21,7 @@ from hyperexport.validate_input import build
 from support.migrate import sha256
 
 from .fakes import endless_converter
-from .procwatch import descendants
+from support.procwatch import descendants
 
 
 def request(source, output, *, converter="hyper2kvm", binary=None, timeout=600.0, **convert_options) -> MigrationRequest:

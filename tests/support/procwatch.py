@@ -15,13 +15,14 @@ def descendants(names: tuple[str, ...] = NAMES) -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         try:
-            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            stat = (entry / "stat").read_text()
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
         if state not in ("Z", "X"):
             children.setdefault(int(ppid), []).append(int(entry.name))
-            cmdlines[int(entry.name)] = cmdline
+            cmdlines[int(entry.name)] = cmdline or stat.split("(", 1)[1].rsplit(")", 1)[0]
     found, stack = {}, list(children.get(os.getpid(), []))
     while stack:
         pid = stack.pop()

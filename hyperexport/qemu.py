@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
-import threading
 from pathlib import Path
-from typing import Callable
 
 from pydantic import BaseModel, Field
 
@@ -16,7 +13,6 @@ from . import procs
 from .errors import ConversionError, ConverterNotFoundError, InvalidInputError
 
 QEMU_IMG = "qemu-img"
-_PROGRESS = re.compile(r"\((\d+(?:\.\d+)?)/100%\)")
 
 
 class ImageInfo(BaseModel):
@@ -41,10 +37,6 @@ class CheckResult(BaseModel):
 class CompareResult(BaseModel):
     identical: bool
     evidence: str
-
-
-# convert is bounded by the caller's timeout; its memory cap leaves room for -m 16 coroutines and -W buffers.
-CONVERT_LIMITS = procs.Limits(timeout_s=None, memory_bytes=4 * 2**30, cpu_s=None)
 
 
 def qemu_img_binary() -> str:
@@ -162,54 +154,3 @@ def convert_command(
         cmd.append("-p")
     return [*cmd, *(extra or []), _arg(source), _arg(dest)]
 
-
-def convert(
-    source: Path,
-    source_fmt: str,
-    dest: Path,
-    dest_fmt: str,
-    *,
-    compress: bool = False,
-    extra: list[str] | None = None,
-    on_percent: Callable[[float], None] | None = None,
-    timeout: float | None = None,
-) -> None:
-    cmd = convert_command(source, source_fmt, dest, dest_fmt, compress=compress, progress=on_percent is not None, extra=extra)
-    try:
-        code, stderr = _convert_with_progress(cmd, on_percent or (lambda _: None), timeout)
-    except subprocess.TimeoutExpired:
-        raise ConversionError(f"qemu-img convert of {source} ran past its {timeout:.0f}s timeout") from None
-    if code != 0:
-        raise ConversionError(f"qemu-img convert {source} ({source_fmt}) -> {dest_fmt} failed: {_tail(stderr)}")
-
-
-def _convert_with_progress(cmd: list[str], on_percent: Callable[[float], None], timeout: float | None) -> tuple[int, str]:
-    # Own session and registered: a timeout, a cancel or SIGTERM ends the whole tree (procs.terminate_all).
-    proc = procs.spawn(cmd, CONVERT_LIMITS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stderr is not None
-    fired = threading.Event()
-
-    def kill() -> None:
-        fired.set()
-        procs.kill_tree(proc, grace_s=0.5)
-
-    timer = threading.Timer(timeout, kill) if timeout else None
-    if timer:
-        timer.start()
-    try:
-        with procs.supervised(proc):
-            buffer = ""
-            while chunk := proc.stdout.read(64):
-                buffer += chunk
-                matches = _PROGRESS.findall(buffer)
-                if matches:
-                    on_percent(float(matches[-1]))
-                    buffer = buffer[-32:]
-            stderr = proc.stderr.read()
-            code = proc.wait()
-    finally:
-        if timer:
-            timer.cancel()
-    if fired.is_set():
-        raise subprocess.TimeoutExpired(cmd, timeout or 0)
-    return code, stderr

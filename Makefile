@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMPS := .cache/stamps
 APT_PACKAGES := qemu-utils
 # Guest fixes (hyper2kvm FIX through libguestfs) are tested for real: the appliance needs a kernel.
-TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprogs
+# The session's Prefect server runs on a throwaway PostgreSQL cluster (tests/support/postgres.py).
+TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprogs postgresql
 BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux
 PYTEST_ARGS ?=
 

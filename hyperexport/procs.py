@@ -41,6 +41,15 @@ class Limits:
 INSPECT = Limits(timeout_s=60.0, memory_bytes=1 * 2**30, cpu_s=60)
 
 
+# setpriv sets the parent-death signal after the fork: a parent killed in between leaves the child unsignalled
+# for good. So the child first checks that its parent is still the process that started it.
+_PARENT_GUARD = 'test "$PPID" = "$1" || exit 137; shift; exec "$@"'
+
+
+def _parent_guard() -> list[str]:
+    return ["/bin/sh", "-c", _PARENT_GUARD, "hyperexport-parent-guard", str(os.getpid())]
+
+
 def limited_command(cmd: Sequence[str], limits: Limits) -> list[str]:
     """``cmd`` wrapped in util-linux's setpriv and prlimit (where installed).
 
@@ -51,7 +60,7 @@ def limited_command(cmd: Sequence[str], limits: Limits) -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     prlimit = shutil.which("prlimit")
-    wrapper: list[str] = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+    wrapper: list[str] = [setpriv, "--pdeathsig", "KILL", "--", *_parent_guard()] if setpriv else []
     if prlimit and (limits.memory_bytes or limits.cpu_s):
         wrapper.append(prlimit)
         if limits.memory_bytes:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="hyperexport-tests-"))
+_SESSION_HOME.chmod(0o711)  # the PostgreSQL cluster under it runs as the postgres user, which must reach it
 # Before anything imports prefect: an isolated home, no analytics. (The flow heartbeat cannot be
 # switched off through the environment; the prefect_server fixture turns it off in-process.)
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect-home")
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from hyperexport.samples import make_base_raw  # noqa: E402
 from support.fault_server import FaultServer  # noqa: E402
+from support.postgres import PostgresCluster  # noqa: E402
 from support.procwatch import descendants  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,8 +45,9 @@ def _free_port() -> int:
 class PrefectServer:
     """A real `prefect server start` process on 127.0.0.1, restartable (same database)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
         self.home = home
+        self.database_url = database_url  # None: Prefect's default, SQLite under home
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.proc: subprocess.Popen | None = None
@@ -63,6 +66,8 @@ class PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**self.env(), **self.SERVER_SETTINGS}
         env.pop("PREFECT_API_URL")
+        if self.database_url:
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],
             env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
@@ -91,11 +96,18 @@ class PrefectServer:
 
 @pytest.fixture(scope="session")
 def prefect_server():
-    """One server per session; tests talk to it through PREFECT_API_URL."""
+    """One server per session, on PostgreSQL; tests talk to it through PREFECT_API_URL."""
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    server = PrefectServer(_SESSION_HOME / "server-home")
-    server.start()
+    database = PostgresCluster(_SESSION_HOME / "postgres", _free_port())
+    database.start()
+    database.create_database("prefect")
+    server = PrefectServer(_SESSION_HOME / "server-home", database.url("prefect"))
+    try:
+        server.start()
+    except BaseException:
+        database.stop()
+        raise
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -106,6 +118,7 @@ def prefect_server():
         APILogHandler().flush()  # before the server goes, or the log worker retries against nothing
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+        database.stop()
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ class BlockSource:
         for index in range(offset // self.BLOCK, (offset + length) // self.BLOCK):
             block = self.data[index * self.BLOCK : (index + 1) * self.BLOCK]
             if index == self.bad_block and (self.bad_reads is None or self.bad_reads > 0):
-                block = b"\x01" + block[1:]
+                block = bytes([block[0] ^ 0xFF]) + block[1:]  # a flipped byte: never equal to the original
                 if self.bad_reads is not None:
                     self.bad_reads -= 1
             if hashlib.sha256(block).digest() != self.sums[index]:

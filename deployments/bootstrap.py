@@ -19,7 +19,6 @@ Run it again at any time: every step checks what exists first.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import subprocess
 import sys
@@ -37,21 +36,12 @@ DEFAULT_POOL = "hyperexport"
 ZOMBIE_AUTOMATION = "hyperexport-crash-zombie-flow-runs"
 HEARTBEAT_SECONDS = 30  # Prefect's minimum
 
-# The seeds' advice on concurrent exports (AWS 3-5, Azure 5-10, GCP 3-5, Hyper-V 2-3, vSphere 3-5); a provider
-# module's RECOMMENDED_LIMIT wins where the module exists. `local` reads files and URLs on the worker.
-SEED_LIMITS: dict[str, int] = {"aws": 4, "azure": 8, "gcp": 4, "hyperv": 2, "vsphere": 4, "local": 4}
-
-
 def recommended_limits() -> dict[str, int]:
-    from hyperexport.providers.registry import AVAILABLE
+    """Each registered provider's own recommendation (the seeds' advice: AWS 3-5, Azure 5-10, GCP 3-5,
+    Hyper-V 2-3, vSphere 3-5)."""
+    from hyperexport.providers.registry import providers
 
-    limits = dict(SEED_LIMITS)
-    for name, module in AVAILABLE.items():
-        try:
-            limits[name] = int(importlib.import_module(module).RECOMMENDED_LIMIT)
-        except (ImportError, AttributeError):
-            pass
-    return limits
+    return {provider.name: provider.recommended_limit for provider in providers()}
 
 
 @dataclass
@@ -137,15 +127,14 @@ def ensure_tag_limits(explicit: dict[str, int], reset: bool = False) -> dict[str
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from hyperexport.models.provider_name import PROVIDER_NAMES
-
-    unknown = sorted(set(explicit) - set(PROVIDER_NAMES))
+    recommended = recommended_limits()
+    unknown = sorted(set(explicit) - set(recommended))
     if unknown:
-        raise SystemExit(f"bootstrap: no provider named {', '.join(unknown)}; limits are per provider: {', '.join(PROVIDER_NAMES)}")
-    wanted = {**recommended_limits(), **explicit}
+        raise SystemExit(f"bootstrap: no provider named {', '.join(unknown)}; limits are per provider: {', '.join(recommended)}")
+    wanted = {**recommended, **explicit}
     in_force: dict[str, int] = {}
     with get_client(sync_client=True) as client:
-        for tag in PROVIDER_NAMES:
+        for tag in wanted:
             try:
                 current = client.read_concurrency_limit_by_tag(tag).concurrency_limit
             except ObjectNotFound:
@@ -295,7 +284,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--pool", default=DEFAULT_POOL, help=f"process work pool to create and deploy to (default {DEFAULT_POOL})")
     parser.add_argument("--limit", type=_limit, action="append", default=[], metavar="PROVIDER=N",
                         help="concurrent tasks per provider, e.g. aws=3 (repeatable); default: the seeds' recommendation "
-                             f"({', '.join(f'{k}={v}' for k, v in SEED_LIMITS.items())}); existing limits are kept")
+                             f"({', '.join(f'{k}={v}' for k, v in recommended_limits().items())}); existing limits are kept")
     parser.add_argument("--reset-limits", action="store_true", help="set every provider limit to its default, even existing ones")
     parser.add_argument("--zombie-after", type=int, default=90, metavar="SECONDS",
                         help="mark a flow run Crashed after this long without a heartbeat (default 90, minimum 60)")

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
-from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, tags
 from prefect.states import Cancelled
@@ -24,6 +22,7 @@ from blocks import check_credentials_block
 from blocks.plan import RequestForm
 from hyperexport import cancel, migration
 from hyperexport.errors import HyperExportError, PermanentError
+from hyperexport.providers.registry import get_provider
 from hyperexport.report import MigrationReport, StepTiming
 from tasks import (
     cleanup_export,
@@ -37,27 +36,18 @@ from tasks import (
 )
 from tasks.step import INTERRUPTED, named
 
-_VM_KEYS = ("vm_name", "vm", "instance", "ami", "snapshot", "disk", "source")
-
-
 def vm_label(request: object) -> str:
-    """A short name for the VM of a request (a dict or a MigrationRequest), for run names and logs.
-
-    A URL gives its file name only: never its user, password or query (a presigned URL's signature).
-    """
-    source = request.get("source", {}) if isinstance(request, dict) else getattr(request, "source", {})
-    for key in _VM_KEYS:
-        value = source.get(key) if isinstance(source, dict) else None
-        if value:
-            return _short_name(str(value))
-    return "vm"
-
-
-def _short_name(value: str) -> str:
-    if "://" in value:
-        parts = urlsplit(value)
-        return PurePosixPath(parts.path.rstrip("/")).name or parts.hostname or "vm"
-    return PurePosixPath(value.rstrip("/")).name or "vm"
+    """A short name for the VM of a request (a dict or a MigrationRequest), for run names and logs: the
+    provider's label (a file name, an instance id), never a URL's user, password or query."""
+    if isinstance(request, dict):
+        provider_name, source = request.get("provider"), request.get("source") or {}
+    else:
+        provider_name, source = getattr(request, "provider", None), getattr(request, "source", {})
+    try:
+        provider = get_provider(str(getattr(provider_name, "value", provider_name)))
+        return provider.label(provider.parse(source))
+    except HyperExportError:
+        return "vm"
 
 
 def _run_name() -> str:
@@ -132,12 +122,14 @@ def _download(request: migration.MigrationRequest, export):
         if isinstance(error, PermanentError) or not export.created_resources:
             cleanup_export(request, export)
         else:
-            run_id = export.metadata.get("run_id", "?")
+            provider = get_provider(request.provider.value)
+            where = " ".join(f"--opt {o}=..." for o in provider.cleanup_options)
             get_run_logger().warning(
                 "kept %d resource(s) the export created so that a retry resumes the download: %s "
                 "(they are removed once every disk is downloaded; if you give this run up, remove them with "
-                "'hyperexport --provider %s --cleanup-run %s' and the same source location as this run)",
-                len(export.created_resources), ", ".join(export.created_resources), request.provider.value, run_id,
+                "'hyperexport --provider %s --cleanup-run %s%s' and the same values as this run)",
+                len(export.created_resources), ", ".join(map(str, export.created_resources)), provider.name,
+                export.run_id, f" {where}" if where else "",
             )
         raise
 

@@ -22,7 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from blocks import check_credentials_block
 from blocks.plan import MigrationPlan, MigrationPlanBlock
 from hyperexport.errors import HyperExportError, InvalidInputError
-from hyperexport.providers.registry import get_provider, parse_options
+from hyperexport.providers.registry import get_provider
 from hyperexport.validate_input import build, name_field
 
 from .migrate_vm import vm_label
@@ -95,10 +95,9 @@ def check_plan(plan: MigrationPlan, where: str) -> None:
     problems = []
     for index, request in enumerate(plan.vms):
         try:
-            provider = request.provider.value
-            options = parse_options(provider, request.source)
-            get_provider(provider).check_options(options, request.export)
-            check_credentials_block(provider, request.credentials_block)
+            provider = get_provider(request.provider.value)
+            provider.check(provider.parse(request.source), request.export)
+            check_credentials_block(provider.name, request.credentials_block)
         except HyperExportError as error:
             name_field(error, lambda field, i=index: f"plan field vms[{i}].{field}")
             problems.append(f"vms[{index}] ({request.provider.value} {vm_label(request)}): {error}")

@@ -26,21 +26,17 @@ from . import cancel, procs
 from .errors import CancelledError, HyperExportError, InvalidInputError, PermanentError
 from .models import ConverterName, TargetFormat
 from .models.provider_name import PROVIDER_NAMES
+from .providers.contract import CliFlag
+from .providers.registry import get_provider, providers
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 INTERRUPTED = "hyperexport: interrupted; run the same command again to resume the download"
 
-# The flag a MigrationRequest field is given with; any other source.KEY is --opt KEY=VALUE.
+# The flag a MigrationRequest field is given with; the providers add theirs (Provider.flags), and any other
+# source.KEY is --opt KEY=VALUE.
 FLAGS = {
     "provider": "--provider",
-    "source.source": "--vm",
-    "source.vm": "--vm",
-    "source.instance": "--instance",
-    "source.ami": "--ami",
-    "source.snapshot": "--snapshot",
-    "source.region": "--region",
-    "source.export_method": "--export-method",
     "export.output_dir": "--output",
     "export.connections": "--connections",
     "export.bandwidth_limit_bps": "--bandwidth-limit",
@@ -57,12 +53,24 @@ FLAGS = {
 }
 
 
+def _provider_flags() -> dict[str, list[tuple[str, CliFlag]]]:
+    """Every provider flag, with the providers that take it: ``--vm`` → [("local", <--vm source>)]."""
+    found: dict[str, list[tuple[str, CliFlag]]] = {}
+    for provider in providers():
+        for flag in provider.flags:
+            found.setdefault(flag.flag, []).append((provider.name, flag))
+    return found
+
+
 def flag_for(field: str) -> str:
     """How the command line names a MigrationRequest field: ``source.source`` → ``--vm``."""
     if field in FLAGS:
         return FLAGS[field]
     head, _, key = field.partition(".")
     if head == "source" and key:
+        for flag, takers in _provider_flags().items():
+            if any(f.option == key for _, f in takers):
+                return flag
         return f"--opt {key}=..."
     return f"request field {field}"
 
@@ -76,18 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--manifest", type=Path, help="convert the disks of an existing Artifact Manifest v1.0 (instead of --provider)"
     )
-    parser.add_argument("--vm", help="VM to migrate; for 'local', a disk image, OVA or OVF path or http(s) URL")
-    parser.add_argument("--instance", help="instance id or name (aws, gcp)")
-    parser.add_argument("--ami", help="AMI id to migrate (aws)")
-    parser.add_argument("--snapshot", help="snapshot id to migrate (aws)")
-    parser.add_argument("--region", help="region (aws) or zone (gcp)")
-    parser.add_argument("--export-method", help="provider's export method, e.g. ebs-direct or export-image (aws)")
+    for flag, takers in _provider_flags().items():
+        parser.add_argument(flag, dest=_dest(flag), metavar=takers[0][1].option.upper(), help="; ".join(f.help for _, f in takers))
     parser.add_argument(
         "--opt", action="append", default=[], metavar="KEY=VALUE", help="any other provider option (repeatable)"
     )
     parser.add_argument(
         "--cleanup-run", metavar="RUN_ID",
-        help="remove what a given-up run left at the source (its snapshots; with --opt bucket=, its export objects)",
+        help="remove what a given-up run left at the source, by its run id (the flow run's id); give the provider and "
+        "the options it names for clean-up (aws: --region, and --opt bucket= for export objects)",
     )
     parser.add_argument("--output", type=Path, help="directory for disks, manifest, outputs and report")
     parser.add_argument("--convert", action="store_true", help="convert the exported disks for KVM")
@@ -123,6 +128,34 @@ def _secrets_out_of_parameters(provider: str, source: dict) -> dict:
     return typed
 
 
+def _dest(flag: str) -> str:
+    return "provider_" + flag.lstrip("-").replace("-", "_")
+
+
+def _source_options(args: argparse.Namespace, *, only: tuple[str, ...] | None = None) -> dict:
+    """The provider options given on the command line: the chosen provider's flags, then every --opt.
+    A flag of another provider is refused rather than ignored."""
+    provider = get_provider(args.provider)
+    source: dict = {}
+    for flag, takers in _provider_flags().items():
+        value = getattr(args, _dest(flag))
+        if value is None:
+            continue
+        mine = [f for name, f in takers if name == provider.name]
+        if not mine:
+            users = ", ".join(name for name, _ in takers)
+            raise InvalidInputError(f"{flag} is not an option of the {provider.name} provider (it is one of: {users})")
+        source[mine[0].option] = value
+    for pair in args.opt:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--opt takes KEY=VALUE, got {pair!r}")
+        source[key] = value
+    if only is not None:
+        source = {key: value for key, value in source.items() if key in only}
+    return source
+
+
 def request_from_args(args: argparse.Namespace):
     from .manifest import detect_provider
     from .migration import MigrationRequest
@@ -134,19 +167,8 @@ def request_from_args(args: argparse.Namespace):
         source: dict = {}
     elif args.provider is None:
         raise InvalidInputError("say where the VM is with --provider (or convert an existing manifest with --manifest)")
-    elif args.provider == "local":
-        if not args.vm:
-            raise InvalidInputError("--vm is required for --provider local (a disk image, OVA or OVF path or URL)")
-        source = {"source": args.vm}
     else:
-        named = {"vm": args.vm, "instance": args.instance, "ami": args.ami, "snapshot": args.snapshot,
-                 "region": args.region, "export_method": args.export_method}
-        source = {key: value for key, value in named.items() if value is not None}
-    for pair in args.opt:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"--opt takes KEY=VALUE, got {pair!r}")
-        source[key] = value
+        source = _source_options(args)
     if args.manifest is None:
         source = _secrets_out_of_parameters(args.provider, source)
     converter_config = {"binary_path": args.converter_binary} if args.converter_binary else {}
@@ -193,14 +215,14 @@ def _cleanup_run(args: argparse.Namespace) -> int:
     from .migration import cleanup_run
 
     if args.provider is None:
-        raise InvalidInputError("--cleanup-run needs the --provider (and its location options, e.g. --region) of the run")
+        raise InvalidInputError("--cleanup-run needs the --provider of the run and the options that locate it (e.g. --region)")
+    provider = get_provider(args.provider)
     credentials = None
     if args.credentials_block:
         from blocks import credentials_for  # Prefect, for the block only
 
         credentials = credentials_for(args.provider, args.credentials_block)
-    source = {key: value for key, value in {"region": args.region}.items() if value is not None}
-    source.update(pair.split("=", 1) for pair in args.opt if "=" in pair)
+    source = _source_options(args, only=provider.cleanup_options)
     removed = cleanup_run(args.provider, source, args.cleanup_run, credentials)
     for resource in removed:
         print(f"removed: {resource}")

@@ -30,12 +30,14 @@ from .models import (
     ExportOptions,
     ExportResult,
     ProviderName,
+    Resource,
     StagedDisk,
     ValidationReport,
 )
 from .progress import ProgressCallback, ProgressSnapshot
 from .report import MigrationReport, StepTiming, write_report
-from .providers.registry import get_provider, parse_options
+from .providers import lifecycle
+from .providers.registry import get_provider
 from .staging import STAGING_DIR_NAME, stage_disk, verify_disk
 from .validation import validate_conversion
 
@@ -64,11 +66,9 @@ class MigrationRequest(BaseModel):
 def preflight(request: MigrationRequest) -> Any:
     """Refuse bad parameters before any work starts; returns the parsed provider options."""
     provider = get_provider(request.provider.value)
-    options = parse_options(request.provider.value, request.source)
-    provider.check_options(options, request.export)
-    source_paths = getattr(provider, "source_paths", None)
-    if source_paths is not None:
-        check_no_overlap(request.output_dir, source_paths(options))
+    options = provider.parse(request.source)
+    provider.check(options, request.export)
+    check_no_overlap(request.output_dir, provider.source_paths(options))
     prepare_output_dir(request.output_dir)
     if request.convert:
         make_converter(request.converter, request.converter_config).validate()
@@ -89,9 +89,10 @@ def prepare_output_dir(out: Path) -> None:
         raise InvalidInputError(f"output directory {out} is not writable; fix its permissions or choose another", field=OUTPUT_FIELD)
 
 
-def export_vm(request: MigrationRequest, credentials: Any | None = None) -> ExportResult:
+def export_vm(request: MigrationRequest, credentials: Any | None = None, *, run_id: str | None = None) -> ExportResult:
+    """The provider's export in a session of its own (``run_id``: the flow run's id; default a fresh one)."""
     options = preflight(request)
-    return get_provider(request.provider.value).export(options, request.export, credentials)
+    return lifecycle.export(get_provider(request.provider.value), options, request.export, credentials, run_id=run_id)
 
 
 def stage(
@@ -104,13 +105,13 @@ def stage(
     on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
 ) -> StagedDisk:
     provider = get_provider(request.provider.value)
-    options = parse_options(request.provider.value, request.source)
+    options = provider.parse(request.source)
     disk = export.disks[index]
     return stage_disk(
         disk,
         request.export,
-        open_source=lambda d: provider.open_source(d, options, credentials),
-        default_connections=provider.DEFAULT_CONNECTIONS,
+        open_source=lambda d: provider.open_disk(d, options, credentials),
+        defaults=provider.transfer,
         progress=progress,
         on_snapshot=on_snapshot,
         file_index=index + 1,
@@ -172,17 +173,18 @@ def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: Con
     return report
 
 
-def cleanup(request: MigrationRequest, export: ExportResult, credentials: Any | None = None) -> list[str]:
+def cleanup(request: MigrationRequest, export: ExportResult, credentials: Any | None = None) -> list[Resource]:
     """Remove what the export created at the source (snapshots, temporary images, export objects)."""
     if request.export.keep_cloud_artifacts or not export.created_resources:
         return []
     provider = get_provider(request.provider.value)
-    return provider.cleanup(export, parse_options(request.provider.value, request.source), credentials)
+    return lifecycle.cleanup(provider, export, provider.parse(request.source), credentials)
 
 
-def cleanup_run(provider: str, source: dict[str, Any], run_id: str, credentials: Any | None = None) -> list[str]:
+def cleanup_run(provider: str, source: dict[str, Any], run_id: str, credentials: Any | None = None) -> list[Resource]:
     """Remove what an abandoned run left at the source, found by its run id alone."""
-    return get_provider(provider).cleanup_run(run_id, parse_options(provider, source), credentials)
+    chosen = get_provider(provider)
+    return lifecycle.cleanup_run(chosen, run_id, chosen.parse(source), credentials)
 
 
 def build_report(
@@ -200,7 +202,7 @@ def build_report(
     provider = request.provider.value
     return MigrationReport(
         provider=provider,
-        source=source_description or get_provider(provider).describe(parse_options(provider, request.source)),
+        source=source_description or get_provider(provider).describe(get_provider(provider).parse(request.source)),
         vm_name=export.vm.vm_name,
         export_method=export.export_method,
         started_at=started,

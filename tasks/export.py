@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, task
+from prefect.runtime import flow_run
 
 from blocks import credentials_for
 from hyperexport import migration
@@ -15,7 +16,10 @@ from .policy import RETRYING
 def export_vm(request: migration.MigrationRequest) -> ExportResult:
     """Snapshot/export the VM (for ``local``: find and stage the source) and list its disks."""
     logger = get_run_logger()
-    result = migration.export_vm(request, credentials_for(request.provider.value, request.credentials_block))
+    # The run id that tags what the export creates is the flow run's: `--cleanup-run` takes the id the UI shows.
+    result = migration.export_vm(
+        request, credentials_for(request.provider.value, request.credentials_block), run_id=flow_run.get_id()
+    )
     logger.info(
         "exported %s via %s: %d disk(s): %s",
         result.vm.vm_name or result.vm.vm_id, result.export_method, len(result.disks),

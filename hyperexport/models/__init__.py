@@ -10,7 +10,7 @@ from .conversion import (
 )
 from .disks import DiskFormat, DiskSource, DiskType, StagedDisk
 from .provider_name import PROVIDER_NAMES, ProviderName
-from .export import ExportOptions, ExportResult, VmInfo, NicInfo
+from .export import ExportOptions, ExportResult, NicInfo, Resource, VmInfo
 from .validation import CheckVerdict, DiskValidation, ValidationOptions, ValidationReport
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "NicInfo",
     "PROVIDER_NAMES",
     "ProviderName",
+    "Resource",
     "StagedDisk",
     "TargetFormat",
     "ValidationOptions",

@@ -44,6 +44,19 @@ class VmInfo(BaseModel):
     nics: list[NicInfo] = Field(default_factory=list)
 
 
+class Resource(BaseModel):
+    """One thing an export created at the source: a snapshot, an image, an export task, stored objects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(pattern=r"^[a-z0-9-]+$", description="What it is, in the provider's words: snapshot, image, s3-prefix.")
+    id: str = Field(min_length=1, description="The provider's id of it (snap-…, an object key prefix).")
+    location: str | None = Field(default=None, description="Where it is: region, zone, bucket or datastore.")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}" + (f" in {self.location}" if self.location else "")
+
+
 class ExportOptions(BaseModel):
     """How to export one VM (the seeds' ExportOptions, for every provider)."""
 
@@ -81,8 +94,9 @@ class ExportResult(BaseModel):
     vm: VmInfo = Field(default_factory=VmInfo)
     disks: list[DiskSource] = Field(min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    created_resources: list[str] = Field(
-        default_factory=list, description="Ids of cloud resources this run created (for clean-up)."
+    run_id: str | None = Field(default=None, description="The export's run id: what it created carries it as a tag.")
+    created_resources: list[Resource] = Field(
+        default_factory=list, description="What this export created at the source (for clean-up), oldest first."
     )
 
     @field_validator("disks")

@@ -15,14 +15,13 @@ ranged reads, EBS GetSnapshotBlock).
 from .engine import download
 from .file_source import FileRangeSource
 from .http_source import HttpRangeSource
-from .options import PROVIDER_DEFAULTS, TransferOptions
+from .options import TransferOptions
 from .redact import redact_url
 from .result import TransferResult
 from .source import CHECKSUM_ALGORITHMS, ByteRangeSource, DataRange, SourceChangedError, SourceInfo
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
-    "PROVIDER_DEFAULTS",
     "ByteRangeSource",
     "DataRange",
     "FileRangeSource",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,25 +96,3 @@ class TransferOptions(BaseModel):
         description="Follow an http(s) redirect to another scheme, host or port (Authorization is never sent "
         "there). Presigned S3 and Azure SAS URLs do not redirect, so the default refuses such redirects.",
     )
-
-    @classmethod
-    def for_provider(cls, provider: str, **overrides: Any) -> "TransferOptions":
-        """The defaults tuned for ``provider`` (see ``PROVIDER_DEFAULTS``), then ``overrides``."""
-        base = dict(PROVIDER_DEFAULTS.get(provider, {}))
-        base.update(overrides)
-        return cls(**base)
-
-
-#: Per-provider defaults: S3 recommends parallel 8-16 MiB ranged GETs; EBS direct
-#: APIs serve 512 KiB blocks and coldsnap runs 64 workers; SMB and local files
-#: gain little beyond a few readers.
-PROVIDER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "http": {"connections": 8, "chunk_size": 8 * MiB},
-    "aws-s3": {"connections": 16, "chunk_size": 16 * MiB},
-    "aws-ebs": {"connections": 64, "chunk_size": 512 * KiB},
-    "azure": {"connections": 16, "chunk_size": 8 * MiB},
-    "gcp": {"connections": 16, "chunk_size": 16 * MiB},
-    "vsphere": {"connections": 4, "chunk_size": 8 * MiB},
-    "hyperv": {"connections": 4, "chunk_size": 8 * MiB},
-    "local": {"connections": 4, "chunk_size": 16 * MiB},
-}

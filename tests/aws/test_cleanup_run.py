@@ -11,7 +11,7 @@ def test_cleanup_run_removes_only_that_runs_resources(aws, light01, make_request
     keep = {"keep_cloud_artifacts": True}
     given_up = migration.export_vm(make_request(tmp_path / "a", instance=light01.instance_id, export=keep))
     other = migration.export_vm(make_request(tmp_path / "b", instance=light01.instance_id, export=keep))
-    run_id, other_id = given_up.metadata["run_id"], other.metadata["run_id"]
+    run_id, other_id = given_up.run_id, other.run_id
     assert len(aws.tagged(run_id)["snapshots"]) == 2 and len(aws.tagged(other_id)["snapshots"]) == 2
 
     code = cli.main(["--provider", "aws", "--region", REGION, "--cleanup-run", run_id])
@@ -20,7 +20,7 @@ def test_cleanup_run_removes_only_that_runs_resources(aws, light01, make_request
     assert code == cli.EXIT_OK
     assert f"run {run_id}: 2 resource(s) removed" in out
     assert aws.tagged(run_id)["snapshots"] == []
-    assert sorted(aws.tagged(other_id)["snapshots"]) == sorted(r.partition(":")[2] for r in other.created_resources)
+    assert sorted(aws.tagged(other_id)["snapshots"]) == sorted(r.id for r in other.created_resources)
 
 
 def test_cleanup_run_of_the_local_provider_removes_nothing(tmp_path):

@@ -9,8 +9,9 @@ from support.migrate import assert_identical
 
 from hyperexport import migration
 from hyperexport.migration import run_migration
-from hyperexport.providers import aws as provider
-from hyperexport.providers.aws_metadata import Volume, ordered
+from hyperexport.providers import lifecycle
+from hyperexport.providers.aws import AwsOptions, provider
+from hyperexport.providers.aws.metadata import Volume, ordered
 
 
 def _check_disks(report, raws):
@@ -80,15 +81,15 @@ def test_export_stops_and_restarts_the_instance_and_keep_leaves_the_snapshots(aw
     assert [aws.count("ec2", a) for a in ("StopInstances", "StartInstances")] == [1, 1]
     state = aws.client("ec2").describe_instances(InstanceIds=[light01.instance_id])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] in ("pending", "running")
-    run_id = export.metadata["run_id"]
-    snapshots = sorted(r.partition(":")[2] for r in export.created_resources)
+    run_id = export.run_id
+    snapshots = sorted(r.id for r in export.created_resources)
     assert sorted(aws.tagged(run_id)["snapshots"]) == snapshots and len(snapshots) == 2
     assert [d.location for d in export.disks] == [f"ebs://{s}" for s in _by_device(aws, snapshots)]
 
     assert migration.cleanup(request, export) == []  # keep_cloud_artifacts: nothing removed
     assert sorted(aws.tagged(run_id)["snapshots"]) == snapshots
-    removed = provider.cleanup(export, provider.Options(instance=light01.instance_id, region="us-east-1"))
-    assert sorted(removed) == [f"snapshot:{s}" for s in snapshots]
+    removed = lifecycle.cleanup(provider, export, AwsOptions(instance=light01.instance_id, region="us-east-1"))
+    assert sorted((r.kind, r.id) for r in removed) == [("snapshot", s) for s in snapshots]
     assert aws.tagged(run_id)["snapshots"] == []
 
 

@@ -15,9 +15,9 @@ from hyperexport.errors import (
 )
 from hyperexport.migration import run_migration
 from hyperexport.models import DiskFormat, DiskSource
-from hyperexport.providers import aws as provider
-from hyperexport.providers import aws_export_image
-from hyperexport.providers.aws_metadata import Volume
+from hyperexport.providers.aws import AwsOptions, provider
+from hyperexport.providers.aws import export_image as aws_export_image
+from hyperexport.providers.aws.metadata import Volume
 from hyperexport.transfer import TransferOptions, download
 
 BUCKET = "exports"
@@ -66,7 +66,7 @@ def test_s3_download_is_ranged_and_checksum_verified(aws, bucket, tmp_path):
     data = bytes(range(256)) * 40_000  # ~10 MiB, several ranges
     aws.client("s3").put_object(Bucket=bucket, Key="disk.vmdk", Body=data)
     disk = DiskSource(id="disk-0", location=f"s3://{bucket}/disk.vmdk", file_name="disk.vmdk")
-    source = provider.open_source(disk, provider.Options(ami="ami-0123456789abcdef0", region=REGION))
+    source = provider.open_disk(disk, AwsOptions(ami="ami-0123456789abcdef0", region=REGION), None)
 
     result = download(source, tmp_path / "disk.vmdk", TransferOptions(connections=4, chunk_size=1024 * 1024))
 

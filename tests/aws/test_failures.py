@@ -18,8 +18,10 @@ from hyperexport.errors import (
     TransferError,
 )
 from hyperexport.migration import run_migration
-from hyperexport.providers import aws as provider
-from hyperexport.providers.aws_clients import make_context
+from hyperexport.models import ExportOptions
+from hyperexport.providers import lifecycle
+from hyperexport.providers.aws import AwsOptions, provider
+from hyperexport.providers.aws.clients import make_context
 from hyperexport.validate_input import build
 
 
@@ -88,10 +90,10 @@ def test_rejected_credentials_are_not_retried(aws, light01, tmp_path):
     import boto3
 
     session = boto3.Session(aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="wrong", region_name=REGION)
-    options = provider.Options(instance=light01.instance_id, region=REGION, api_max_attempts=5)
+    options = AwsOptions(instance=light01.instance_id, region=REGION, api_max_attempts=5)
     aws.clear_calls()
     with enable_iam_authentication(), pytest.raises(AccessDeniedError) as raised:
-        provider.export(options, build(provider.ExportOptions, output_dir=tmp_path), session)
+        lifecycle.export(provider, options, build(ExportOptions, output_dir=tmp_path), session)
     message = str(raised.value)
     assert "AWS did not accept the credentials while describing instance" in message and "AuthFailure" in message
     assert "wrong" not in message and "AKIAIOSFODNN7EXAMPLE" not in message
@@ -107,10 +109,10 @@ def test_missing_permission_is_named_and_not_retried(aws, light01, tmp_path):
     iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName="reader")["AccessKey"]
     session = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
-    options = provider.Options(instance=light01.instance_id, region=REGION, api_max_attempts=5)
+    options = AwsOptions(instance=light01.instance_id, region=REGION, api_max_attempts=5)
     aws.clear_calls()
     with enable_iam_authentication(), pytest.raises(AccessDeniedError) as raised:
-        provider.export(options, build(provider.ExportOptions, output_dir=tmp_path), session)
+        lifecycle.export(provider, options, build(ExportOptions, output_dir=tmp_path), session)
     assert "the credentials lack ec2:CreateSnapshots" in str(raised.value)
     assert aws.count("ec2", "CreateSnapshots") == 1
 
@@ -151,9 +153,9 @@ def test_block_that_does_not_match_its_checksum(aws, root_raw, make_request, tmp
     ({"ami": "ami-12345678", "stop_instance": True}, "stop_instance applies to an instance only"),
 ])  # fmt: skip
 def test_options_are_checked_before_anything_moves(source, message, tmp_path):
-    options = provider.Options(**{"region": REGION, **source})
+    options = AwsOptions(**{"region": REGION, **source})
     with pytest.raises(InvalidInputError, match=message):
-        provider.check_options(options, build(provider.ExportOptions, output_dir=tmp_path))
+        provider.check(options, build(ExportOptions, output_dir=tmp_path))
 
 
 def test_credentials_of_the_wrong_kind_are_refused():

@@ -22,7 +22,7 @@ from support.prefect_stack import (
 )
 from support.migrate import assert_identical
 
-from deployments.bootstrap import SEED_LIMITS, ZOMBIE_AUTOMATION
+from deployments.bootstrap import ZOMBIE_AUTOMATION, recommended_limits
 
 
 def test_bootstrap_sets_up_pool_limits_blocks_automation_and_deployments(stack):
@@ -31,7 +31,7 @@ def test_bootstrap_sets_up_pool_limits_blocks_automation_and_deployments(stack):
         migrate = c.read_deployment_by_name("migrate-vm/migrate-vm")
         pool = c.read_work_pool(POOL)
         automations = c.read_automations_by_name(ZOMBIE_AUTOMATION)
-        limits = {tag: c.read_concurrency_limit_by_tag(tag).concurrency_limit for tag in SEED_LIMITS}
+        limits = {tag: c.read_concurrency_limit_by_tag(tag).concurrency_limit for tag in recommended_limits()}
         block_types = {t.slug for t in c.read_block_types()}
 
     [schedule] = nightly.schedules
@@ -46,7 +46,7 @@ def test_bootstrap_sets_up_pool_limits_blocks_automation_and_deployments(stack):
     assert {"source", "export", "credentials_block", "convert_options"} <= set(request_schema["properties"])
     assert "plan" in nightly.parameter_openapi_schema["properties"]
 
-    assert limits == {**SEED_LIMITS, "local": LOCAL_LIMIT}
+    assert limits == {**recommended_limits(), "local": LOCAL_LIMIT}
     assert len(automations) == 1 and automations[0].enabled
     assert automations[0].trigger.within.total_seconds() == 90
     assert {

@@ -94,10 +94,10 @@ def test_plain_names_have_no_directory(tmp_path):
 
 def test_url_credentials_and_query_never_reach_the_models(tmp_path):
     url = "http://alice:s3cret@127.0.0.1:9/d/disk.qcow2?X-Signature=topsecret"
-    options = local.Options(source=url)
+    options = local.LocalOptions(source=url)
     assert "s3cret" not in options.source and "s3cret" not in repr(options) and "s3cret" not in options.model_dump_json()
     assert options.auth_headers()["Authorization"].startswith("Basic ")
-    assert local.describe(options) == "local source http://127.0.0.1:9/d/disk.qcow2"
+    assert local.provider.describe(options) == "local source http://127.0.0.1:9/d/disk.qcow2"
     request = build(MigrationRequest, provider="local", source={"source": url}, export={"output_dir": str(tmp_path / "out")},
                     converter="qemu-img")
     result = export_vm(request)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import (
+from ...errors import (
     AccessDeniedError,
     HyperExportError,
     InvalidInputError,

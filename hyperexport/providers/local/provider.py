@@ -7,27 +7,24 @@ directory; an OVF's disks are read beside it, or fetched relative to its URL.
 
 from __future__ import annotations
 
-import base64
 import tarfile
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-
-from ..archive import extract_ova
-from ..errors import InvalidInputError, SourceNotFoundError, UnsafeImageError
-from ..formats import detect_format
-from ..image_safety import read_vmdk_descriptor
-from ..models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, VmInfo
-from ..ovf import OvfDescriptor, parse_ovf
-from ..paths import check_relative_name, contained, public_url, require_regular_file, same_origin
-from ..staging import STAGING_DIR_NAME, fetch_url
-from ..transfer import HttpRangeSource
+from ...archive import extract_ova
+from ...errors import InvalidInputError, SourceNotFoundError, UnsafeImageError
+from ...formats import detect_format
+from ...image_safety import read_vmdk_descriptor
+from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, VmInfo
+from ...ovf import OvfDescriptor, parse_ovf
+from ...paths import check_relative_name, contained, public_url, require_regular_file, same_origin
+from ...staging import STAGING_DIR_NAME, fetch_url
+from ...transfer import HttpRangeSource
+from ..contract import CliFlag, Provider, TransferDefaults
+from ..session import ExportSession
+from .options import LocalOptions
 
 NAME = "local"
-DEFAULT_CONNECTIONS = 8
-RECOMMENDED_LIMIT = 4
 FIELD = "source.source"
 
 _EXTENSION_FORMATS = {
@@ -41,36 +38,6 @@ _EXTENSION_FORMATS = {
 }
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(
-        min_length=1, description="Path or http(s) URL of a disk image (vmdk, vhd, vhdx, qcow2, raw, vdi), an OVA or an OVF."
-    )
-    vm_name: str | None = Field(default=None, description="Name to record for the VM; defaults to the file name.")
-    allow_other_origins: bool = Field(
-        default=False, description="Let a remote OVF name disks on another server (refused by default)."
-    )
-    # Taken out of the URL once, sent as an Authorization header, never kept in a URL, a message or a result.
-    url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False, description="user:password of the URL")
-
-    @model_validator(mode="after")
-    def _credentials_out_of_url(self) -> "Options":
-        if _is_url(self.source):
-            parts = urlsplit(self.source)
-            if parts.username is not None or parts.password is not None:
-                self.url_credentials = SecretStr(f"{unquote(parts.username or '')}:{unquote(parts.password or '')}")
-                netloc = parts.netloc.rsplit("@", 1)[1]
-                self.source = parts._replace(netloc=netloc).geturl()
-        return self
-
-    def auth_headers(self) -> dict[str, str]:
-        if self.url_credentials is None:
-            return {}
-        token = base64.b64encode(self.url_credentials.get_secret_value().encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-
-
 def _is_url(source: str) -> bool:
     return urlsplit(source).scheme in ("http", "https")
 
@@ -78,22 +45,6 @@ def _is_url(source: str) -> bool:
 def _shown(source: str) -> str:
     """The source as reports and messages may show it: a path, or scheme://host/path of a URL."""
     return public_url(source) if _is_url(source) else source
-
-
-def check_options(options: Options, export_options: ExportOptions) -> None:
-    scheme = urlsplit(options.source).scheme
-    if scheme and len(scheme) > 1 and scheme not in ("http", "https", "file"):
-        raise InvalidInputError(f"local provider reads paths and http(s) URLs, not {scheme}:// ({_shown(options.source)})", field=FIELD)
-    if not _is_url(options.source):
-        path = _local_path(options.source)
-        if not path.exists():
-            raise SourceNotFoundError(f"source {path} does not exist; check the path", field=FIELD)
-        if not path.is_dir():
-            require_regular_file(path, "source", field=FIELD)
-
-
-def describe(options: Options) -> str:
-    return f"local source {_shown(options.source)}"
 
 
 def _local_path(source: str) -> Path:
@@ -111,7 +62,7 @@ def _find_ovf(path: Path) -> Path:
     return path
 
 
-def source_paths(options: Options) -> list[Path]:
+def _source_paths(options: LocalOptions) -> list[Path]:
     """Every local file the run will read (for the output-overlap check): the source, an OVF's disks, a VMDK's extents."""
     if _is_url(options.source):
         return []
@@ -133,20 +84,7 @@ def _is_ova(path: Path) -> bool:
     return path.suffix.lower() == ".ova" or (path.is_file() and path.suffix.lower() not in _EXTENSION_FORMATS and tarfile.is_tarfile(path))
 
 
-def export(options: Options, export_options: ExportOptions, credentials: Any | None = None) -> ExportResult:
-    check_options(options, export_options)
-    staging = export_options.output_dir / STAGING_DIR_NAME
-    if _is_url(options.source):
-        return _export_url(options, export_options, staging)
-    path = _find_ovf(_local_path(options.source))
-    if path.suffix.lower() == ".ovf":
-        return _from_ovf(path, parse_ovf(path), lambda href: str(_local_disk(path, href)), options, "ovf")
-    if _is_ova(path):
-        return _from_ova(path, staging / path.stem, options)
-    return _single_disk(options, str(path), detect_format(path), path.name, path.stat().st_size, "local-file")
-
-
-def _from_ova(path: Path, target: Path, options: Options) -> ExportResult:
+def _from_ova(path: Path, target: Path, options: LocalOptions) -> ExportResult:
     extract_ova(path, target)
     ovfs = sorted(target.rglob("*.ovf"))
     if len(ovfs) != 1:
@@ -164,7 +102,7 @@ def _local_disk(ovf: Path, href: str) -> Path:
     return disk
 
 
-def _export_url(options: Options, export_options: ExportOptions, staging: Path) -> ExportResult:
+def _export_url(options: LocalOptions, export_options: ExportOptions, staging: Path) -> ExportResult:
     url = options.source
     name = Path(urlsplit(url).path).name or "disk.img"
     check_relative_name(name, "file name of the URL", plain=True, field=FIELD)
@@ -179,7 +117,7 @@ def _export_url(options: Options, export_options: ExportOptions, staging: Path) 
     return _single_disk(options, public_url(url), _EXTENSION_FORMATS.get(suffix), name, None, "http-download")
 
 
-def _remote_disk(options: Options, href: str) -> str:
+def _remote_disk(options: LocalOptions, href: str) -> str:
     """A remote OVF's href as a URL without secrets, on the OVF's own server unless other origins are allowed."""
     if _is_url(href):
         location = public_url(href)
@@ -196,7 +134,7 @@ def _remote_disk(options: Options, href: str) -> str:
 
 
 def _single_disk(
-    options: Options, location: str, fmt: DiskFormat | None, name: str, size: int | None, method: str
+    options: LocalOptions, location: str, fmt: DiskFormat | None, name: str, size: int | None, method: str
 ) -> ExportResult:
     stem = Path(name).stem
     disk = DiskSource(
@@ -208,7 +146,7 @@ def _single_disk(
     )
 
 
-def _from_ovf(ovf: Path, descriptor: OvfDescriptor, locate, options: Options, method: str) -> ExportResult:
+def _from_ovf(ovf: Path, descriptor: OvfDescriptor, locate, options: LocalOptions, method: str) -> ExportResult:
     disks = []
     for i, disk in enumerate(descriptor.disks):
         href_suffix = Path(disk.href).suffix.lower()
@@ -227,25 +165,60 @@ def _from_ovf(ovf: Path, descriptor: OvfDescriptor, locate, options: Options, me
     return ExportResult(provider=NAME, export_method=method, vm=vm, disks=disks, metadata={"ovf": str(ovf)})
 
 
-def open_source(disk: DiskSource, options: Options, credentials: Any | None = None):
-    """An http(s) disk as a byte source, with the URL's secrets put back: its query (when it is the source URL
-    itself) and its credentials as an Authorization header (only on the source's own server)."""
-    if not _is_url(disk.location):
-        raise InvalidInputError(f"local provider cannot open {disk.location!r}: only paths and http(s) URLs are supported")
-    if not _is_url(options.source):
-        raise InvalidInputError(f"disk {disk.id} is at {public_url(disk.location)}, but the source is not a URL")
-    url = options.source if disk.location == public_url(options.source) else disk.location
-    on_origin = same_origin(url, options.source)
-    if not on_origin and not options.allow_other_origins:
-        raise UnsafeImageError(f"disk {disk.id} is on another server than the source ({public_url(url)}); refused", field=FIELD)
-    return HttpRangeSource(url, headers=options.auth_headers() if on_origin else {}, name=disk.file_name)
+class LocalProvider(Provider[LocalOptions, None]):
+    """Disk images, OVAs and OVFs on this host or behind http(s) URLs: nothing to snapshot, nothing to clean up."""
 
+    name = NAME
+    title = "Local image, OVA or OVF (path or URL)"
+    options_type = LocalOptions
+    flags = (CliFlag(flag="--vm", option="source", help="a disk image, OVA or OVF path or http(s) URL (local)"),)
+    label_options = ("vm_name", "source")
+    recommended_limit = 4
+    # Local files and one web server gain little beyond a few readers; 8 MiB ranges keep requests few.
+    transfer = TransferDefaults(connections=8, chunk_size=8 * 2**20)
 
-def cleanup(result: ExportResult, options: Options, credentials: Any | None = None) -> list[str]:
-    """The local provider creates nothing outside the output directory."""
-    return []
+    def check(self, options: LocalOptions, export: ExportOptions) -> None:
+        scheme = urlsplit(options.source).scheme
+        if scheme and len(scheme) > 1 and scheme not in ("http", "https", "file"):
+            raise InvalidInputError(
+                f"local provider reads paths and http(s) URLs, not {scheme}:// ({_shown(options.source)})", field=FIELD
+            )
+        if not _is_url(options.source):
+            path = _local_path(options.source)
+            if not path.exists():
+                raise SourceNotFoundError(f"source {path} does not exist; check the path", field=FIELD)
+            if not path.is_dir():
+                require_regular_file(path, "source", field=FIELD)
 
+    def describe(self, options: LocalOptions) -> str:
+        return f"local source {_shown(options.source)}"
 
-def cleanup_run(run_id: str, options: Options, credentials: Any | None = None) -> list[str]:
-    """The local provider creates nothing at the source, so no run leaves anything behind."""
-    return []
+    def label(self, options: LocalOptions) -> str:
+        return super().label(options.model_copy(update={"source": _shown(options.source)}))
+
+    def source_paths(self, options: LocalOptions) -> list[Path]:
+        return _source_paths(options)
+
+    def export(self, session: ExportSession[None], options: LocalOptions, export: ExportOptions) -> ExportResult:
+        staging = export.output_dir / STAGING_DIR_NAME
+        if _is_url(options.source):
+            return _export_url(options, export, staging)
+        path = _find_ovf(_local_path(options.source))
+        if path.suffix.lower() == ".ovf":
+            return _from_ovf(path, parse_ovf(path), lambda href: str(_local_disk(path, href)), options, "ovf")
+        if _is_ova(path):
+            return _from_ova(path, staging / path.stem, options)
+        return _single_disk(options, str(path), detect_format(path), path.name, path.stat().st_size, "local-file")
+
+    def open_disk(self, disk: DiskSource, options: LocalOptions, credentials: None) -> HttpRangeSource:
+        """An http(s) disk as a byte source, with the URL's secrets put back: its query (when it is the source
+        URL itself) and its credentials as an Authorization header (only on the source's own server)."""
+        if not _is_url(disk.location):
+            raise InvalidInputError(f"local provider cannot open {disk.location!r}: only paths and http(s) URLs are supported")
+        if not _is_url(options.source):
+            raise InvalidInputError(f"disk {disk.id} is at {public_url(disk.location)}, but the source is not a URL")
+        url = options.source if disk.location == public_url(options.source) else disk.location
+        on_origin = same_origin(url, options.source)
+        if not on_origin and not options.allow_other_origins:
+            raise UnsafeImageError(f"disk {disk.id} is on another server than the source ({public_url(url)}); refused", field=FIELD)
+        return HttpRangeSource(url, headers=options.auth_headers() if on_origin else {}, name=disk.file_name)

@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInputError, SourceNotFoundError
-from ..models import NicInfo, VmInfo
-from ..models.export import Firmware
-from .aws_clients import AwsContext
-from .aws_errors import translated
+from ...errors import InvalidInputError, SourceNotFoundError
+from ...models import NicInfo, VmInfo
+from ...models.export import Firmware
+from .clients import AwsContext
+from .errors import translated
 
 GiB = 2**30
 

@@ -15,16 +15,17 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from ..errors import (
+from ...errors import (
     HyperExportError,
     InvalidInputError,
     SourceNotFoundError,
     TransferError,
 )
-from .aws_clients import AwsContext, Run
-from .aws_errors import translated
-from .aws_metadata import Volume
-from .aws_poll import wait_for
+from ..session import ExportSession
+from .clients import AwsContext, tag_specifications
+from .errors import translated
+from .metadata import Volume
+from ..polling import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def stopped(ctx: AwsContext, instance: dict[str, Any], *, stop: bool, timeout: f
 
 
 def snapshot_instance(
-    ctx: AwsContext, instance: dict[str, Any], volumes: list[Volume], run: Run, *, stop: bool, timeout: float,
+    ctx: AwsContext, instance: dict[str, Any], volumes: list[Volume], session: ExportSession, *, stop: bool, timeout: float,
     interval: float,
 ) -> list[Volume]:  # fmt: skip
     """Take one multi-volume snapshot set of ``instance``; the volumes come back with their snapshot ids."""
@@ -123,11 +124,12 @@ def snapshot_instance(
         ):  # fmt: skip
             answer = ctx.client("ec2").create_snapshots(
                 InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
-                Description=f"hyperexport run {run.run_id} of {instance_id}",
-                TagSpecifications=run.tags("snapshot"),
+                Description=f"hyperexport run {session.run_id} of {instance_id}",
+                TagSpecifications=tag_specifications("snapshot", session),
             )
         by_volume = {s["VolumeId"]: s["SnapshotId"] for s in answer.get("Snapshots", [])}
-        run.created.extend(f"snapshot:{s}" for s in by_volume.values())
+        for snapshot_id in by_volume.values():
+            session.record("snapshot", snapshot_id, ctx.region)
     log.info("snapshot set of %s: %s", instance_id, ", ".join(f"{v}->{s}" for v, s in by_volume.items()))
     missing = [v.volume_id for v in volumes if v.volume_id not in by_volume]
     if missing:

@@ -15,11 +15,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import IntegrityError, TransferError
-from ..transfer import SourceChangedError, SourceInfo, TransferOptions
-from ..transfer.checksums import b64_to_hex
-from .aws_clients import AwsContext
-from .aws_errors import error_code, translated
+from ...errors import TransferError
+from ...transfer import SourceChangedError, SourceInfo, TransferOptions
+from ...transfer.checksums import b64_to_hex
+from .clients import AwsContext
+from .errors import error_code, translated
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _CHECKSUMS = {"ChecksumCRC32": "crc32", "ChecksumCRC32C": "crc32c", "ChecksumSHA1": "sha1", "ChecksumSHA256": "sha256"}

@@ -12,18 +12,21 @@ be). Whatever cannot be removed is reported in one error that names it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from ..errors import HyperExportError, SourceNotFoundError, TransferError
-from .aws_clients import RUN_TAG, AwsContext, run_filter
-from .aws_errors import translated
-from .aws_export_image import cancel
+from ...errors import HyperExportError, SourceNotFoundError, TransferError
+from ...models import Resource
+from ..session import RUN_TAG
+from .clients import AwsContext, run_filter
+from .errors import translated
+from .export_image import cancel
 
 log = logging.getLogger(__name__)
 
 
-def remove(ctx: AwsContext, run_id: str, created: list[str]) -> list[str]:
-    """Delete what run ``run_id`` created; returns ``kind:id`` of each resource removed."""
-    removed: list[str] = []
+def remove(ctx: AwsContext, run_id: str, resources: Sequence[Resource]) -> list[Resource]:
+    """Delete ``resources``, created by run ``run_id``; returns those removed (or found already gone)."""
+    removed: list[Resource] = []
     failed: list[str] = []
 
     def guarded(label: str, action, default=None):
@@ -37,41 +40,57 @@ def remove(ctx: AwsContext, run_id: str, created: list[str]) -> list[str]:
             failed.append(f"{label} ({error})")
             return default
 
-    def delete(label: str, action) -> None:
-        if guarded(label, lambda: action() or True, default=False):
-            removed.append(label)
+    def delete(resource: Resource, action) -> None:
+        if guarded(str(resource), lambda: action() or True, default=True):
+            removed.append(resource)
 
-    for entry in created:
-        kind, _, task_id = entry.partition(":")
-        if kind in ("export-image-task", "export-instance-task"):  # a running task would write its object later
-            guarded(f"export task {task_id}", lambda t=task_id: cancel(ctx, t))
+    by_kind: dict[str, list[Resource]] = {}
+    for resource in resources:
+        by_kind.setdefault(resource.kind, []).append(resource)
+    for task in by_kind.get("export-image-task", []) + by_kind.get("export-instance-task", []):
+        # A running task would write its object after the clean-up.
+        delete(task, lambda t=task.id: cancel(ctx, t))
     ec2, s3 = ctx.client("ec2"), ctx.client("s3")
-    images = guarded("the run's images", lambda: _tagged_images(ctx, run_id), default=[])
-    snapshots = guarded("the run's snapshots", lambda: _tagged_snapshots(ctx, run_id), default=[])
-    for i in images:
-        delete(f"image:{i}", lambda i=i: _call(ctx, f"deregistering image {i}", ec2.deregister_image, ImageId=i))
-    for s in snapshots:
-        delete(f"snapshot:{s}", lambda s=s: _call(ctx, f"deleting snapshot {s}", ec2.delete_snapshot, SnapshotId=s))
-    for entry in created:
-        kind, _, where = entry.partition(":")
-        bucket, _, prefix = where.partition("/")
-        if kind != "s3":
-            continue
+    # Only what carries the run's tag is removed: an id recorded by mistake cannot delete someone else's snapshot.
+    images = set(guarded("the run's images", lambda: _tagged_images(ctx, run_id), default=[])) if "image" in by_kind else set()
+    snapshots = set(guarded("the run's snapshots", lambda: _tagged_snapshots(ctx, run_id), default=[])) if "snapshot" in by_kind else set()
+    for image in by_kind.get("image", []):
+        if image.id in images:
+            delete(image, lambda i=image.id: _call(ctx, f"deregistering image {i}", ec2.deregister_image, ImageId=i))
+        else:
+            log.info("image %s is not tagged %s=%s (or is already gone): left alone", image.id, RUN_TAG, run_id)
+    for snapshot in by_kind.get("snapshot", []):
+        if snapshot.id in snapshots:
+            delete(snapshot, lambda s=snapshot.id: _call(ctx, f"deleting snapshot {s}", ec2.delete_snapshot, SnapshotId=s))
+        else:
+            log.info("snapshot %s is not tagged %s=%s (or is already gone): left alone", snapshot.id, RUN_TAG, run_id)
+    for objects in by_kind.get("s3-prefix", []):
+        bucket, _, prefix = objects.id.partition("/")
         if f"/{run_id}/" not in f"/{prefix}":
             log.warning("not removing s3://%s/%s: it is not the prefix of run %s", bucket, prefix, run_id)
             continue
-        for key in guarded(f"s3://{bucket}/{prefix}", lambda b=bucket, p=prefix: _keys(ctx, b, p), default=[]):
-            delete(f"s3:{bucket}/{key}", lambda b=bucket, k=key: _call(
+        keys = guarded(f"s3://{bucket}/{prefix}", lambda b=bucket, p=prefix: _keys(ctx, b, p), default=None)
+        if keys is None:
+            continue
+        for key in keys:
+            guarded(f"s3://{bucket}/{key}", lambda b=bucket, k=key: _call(
                 ctx, f"deleting s3://{b}/{k}", s3.delete_object, service="s3", Bucket=b, Key=k))
-    recorded = {e.partition(":")[2] for e in created if e.startswith(("snapshot:", "image:"))}
-    for resource in sorted(recorded - set(images) - set(snapshots)):
-        log.info("%s is not tagged %s=%s (or is already gone): left alone", resource, RUN_TAG, run_id)
+        removed.append(objects)
     if failed:
         raise TransferError(
             f"could not remove {len(failed)} resource(s) created by run {run_id}: {'; '.join(failed)}. Run the clean-up "
             f"again, or delete them by hand: they carry the tag {RUN_TAG}={run_id}."
         )
     return removed
+
+
+def run_resources(ctx: AwsContext, run_id: str, s3_prefix: str | None) -> list[Resource]:
+    """What run ``run_id`` left: the images and snapshots tagged with its id, and its export prefix if given."""
+    found = [Resource(kind="image", id=i, location=ctx.region) for i in _tagged_images(ctx, run_id)]
+    found += [Resource(kind="snapshot", id=s, location=ctx.region) for s in _tagged_snapshots(ctx, run_id)]
+    if s3_prefix:
+        found.append(Resource(kind="s3-prefix", id=s3_prefix, location=ctx.region))
+    return found
 
 
 def _call(ctx: AwsContext, action: str, method, *, service: str = "ec2", **kwargs) -> None:

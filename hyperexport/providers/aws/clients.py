@@ -16,12 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidInputError
-
-#: Tag key put on every snapshot, image and export task a run creates; its
-#: value is the run id. Clean-up removes only what carries this run's id.
-RUN_TAG = "hyperexport:run-id"
-SOURCE_TAG = "hyperexport:source"
+from ...errors import InvalidInputError
+from ..session import RUN_TAG, ExportSession
 
 _CLIENT_LOCK = threading.Lock()  # boto3 sessions are not thread-safe when they build clients
 
@@ -77,30 +73,16 @@ def make_context(region: str, credentials: Any | None, max_attempts: int = 10) -
     return AwsContext(session=session, region=region, max_attempts=max_attempts)
 
 
-def run_tags(run_id: str, source: str) -> list[dict[str, str]]:
-    return [
-        {"Key": RUN_TAG, "Value": run_id},
-        {"Key": SOURCE_TAG, "Value": source},
-        {"Key": "Name", "Value": f"hyperexport {source}"},
-    ]
+def run_tags(session: ExportSession) -> list[dict[str, str]]:
+    """The run's tags (see ``ExportSession.tags``), in EC2's form, plus a Name that says who made it."""
+    tags = [{"Key": key, "Value": value} for key, value in session.tags().items()]
+    return [*tags, {"Key": "Name", "Value": f"hyperexport {session.source or session.run_id}"}]
 
 
-def tag_specifications(resource_type: str, run_id: str, source: str) -> list[dict[str, Any]]:
-    return [{"ResourceType": resource_type, "Tags": run_tags(run_id, source)}]
+def tag_specifications(resource_type: str, session: ExportSession) -> list[dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": run_tags(session)}]
 
 
 def run_filter(run_id: str) -> list[dict[str, Any]]:
     """The DescribeSnapshots/DescribeImages filter that finds what run ``run_id`` created."""
     return [{"Name": f"tag:{RUN_TAG}", "Values": [run_id]}]
-
-
-@dataclass
-class Run:
-    """One export: its id (the value of RUN_TAG) and what it created, as ``kind:id`` strings."""
-
-    run_id: str
-    source: str
-    created: list[str] = field(default_factory=list)
-
-    def tags(self, resource_type: str) -> list[dict[str, Any]]:
-        return tag_specifications(resource_type, self.run_id, self.source)

@@ -15,48 +15,42 @@ Two export methods:
     RAW, then a parallel ranged download from S3 (``aws_s3``), checksum checked.
 
 Everything a run creates (snapshots, export tasks, S3 objects) is tagged or
-prefixed with its run id, recorded in ``ExportResult.created_resources``, and
-removed by ``cleanup`` (``aws_cleanup``) unless ``keep_cloud_artifacts`` is set;
-a failed export removes what it had created before it raises.
+prefixed with its run id and recorded in the export session's ledger the moment
+it exists; the core (``providers/lifecycle.py``) removes it through ``remove``
+(``cleanup.py``) after the download, or at once when the export fails, unless
+``keep_cloud_artifacts`` is set.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InvalidInputError
-from ..models import (
-    DiskFormat,
-    DiskSource,
-    DiskType,
-    ExportOptions,
-    ExportResult,
-    VmInfo,
-)
-from . import aws_cleanup, aws_export_image, aws_metadata, aws_snapshots
-from .aws_clients import AwsContext, Run, make_context
-from .aws_ebs import EbsSnapshotSource
-from .aws_metadata import GiB, Volume
-from .aws_s3 import S3ObjectSource
+from ...errors import InvalidInputError
+from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, Resource, VmInfo
+from ..contract import CliFlag, Provider, TransferDefaults
+from ..session import ExportSession
+from . import cleanup as aws_cleanup, export_image as aws_export_image, metadata as aws_metadata, snapshots as aws_snapshots
+from .clients import AwsContext, make_context
+from .ebs import EbsSnapshotSource
+from .metadata import GiB, Volume
+from .s3 import S3ObjectSource
 
 log = logging.getLogger(__name__)
 
 NAME = "aws"
-#: Parallel reads per disk: 64 GetSnapshotBlock calls in flight, as coldsnap does (S3 copes as well).
-DEFAULT_CONNECTIONS = 64
-#: The seeds' advice: 3-5 concurrent AWS exports.
-RECOMMENDED_LIMIT = 4
 
 _REGION = re.compile(r"^[a-z]{2,4}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 _IDS = {"ami": re.compile(r"^ami-[0-9a-f]{8,17}$"), "snapshot": re.compile(r"^snap-[0-9a-f]{8,17}$")}
 
 
-class Options(BaseModel):
+class AwsOptions(BaseModel):
+    """An EC2 instance, an AMI or an EBS snapshot, and how to export it."""
+
     model_config = ConfigDict(extra="forbid")
 
     instance: str | None = Field(default=None, min_length=1, description="Instance id (i-...) or Name tag.")
@@ -82,7 +76,7 @@ class Options(BaseModel):
     vm_name: str | None = Field(default=None, description="Name to record for the VM; default: the Name tag or id.")
 
 
-def check_options(options: Options, export_options: ExportOptions) -> None:
+def _check(options: AwsOptions, export_options: ExportOptions) -> None:
     given = [flag for flag in ("instance", "ami", "snapshot") if getattr(options, flag)]
     if len(given) != 1:
         raise InvalidInputError(
@@ -114,48 +108,33 @@ def check_options(options: Options, export_options: ExportOptions) -> None:
             )
 
 
-def describe(options: Options) -> str:
+def _describe(options: AwsOptions) -> str:
     what = next(f"{flag} {getattr(options, flag)}" for flag in ("instance", "ami", "snapshot") if getattr(options, flag))
     return f"aws {what} in {options.region} via {options.export_method}"
 
 
-def _context(options: Options, credentials: Any | None) -> AwsContext:
+def _context(options: AwsOptions, credentials: Any | None) -> AwsContext:
     return make_context(options.region, credentials, options.api_max_attempts)
 
 
-def _export_format(options: Options, export_options: ExportOptions) -> str:
+def _export_format(options: AwsOptions, export_options: ExportOptions) -> str:
     if options.disk_format:
         return options.disk_format.upper()
     return (export_options.format.value if export_options.format else "vmdk").upper()
 
 
-def export(options: Options, export_options: ExportOptions, credentials: Any | None = None) -> ExportResult:
-    check_options(options, export_options)
-    ctx = _context(options, credentials)
-    source = options.instance or options.ami or options.snapshot or ""
-    run = Run(run_id=uuid.uuid4().hex, source=source)
-    try:
-        if options.export_method == "ebs-direct":
-            vm, disks = _export_ebs_direct(ctx, options, export_options, run)
-        else:
-            vm, disks = _export_image(ctx, options, export_options, run)
-    except BaseException:
-        if run.created and not export_options.keep_cloud_artifacts:
-            log.info("export of %s failed: removing what it created", source)
-            try:
-                aws_cleanup.remove(ctx, run.run_id, run.created)
-            except Exception as error:  # noqa: BLE001 - keep the export's own error; this one is logged
-                log.error("%s", error)
-        raise
+def _export(session: ExportSession[Any], options: AwsOptions, export_options: ExportOptions) -> ExportResult:
+    ctx = _context(options, session.credentials)
+    session.source = options.instance or options.ami or options.snapshot or ""
+    if options.export_method == "ebs-direct":
+        vm, disks = _export_ebs_direct(ctx, options, export_options, session)
+    else:
+        vm, disks = _export_image(ctx, options, export_options, session)
     if options.vm_name:
         vm = vm.model_copy(update={"vm_name": options.vm_name})
     return ExportResult(
-        provider=NAME,
-        export_method=options.export_method,
-        vm=vm,
-        disks=disks,
-        metadata={"region": options.region, "run_id": run.run_id, "source": source},
-        created_resources=list(run.created),
+        provider=NAME, export_method=options.export_method, vm=vm, disks=disks,
+        metadata={"region": options.region, "source": session.source},
     )
 
 
@@ -163,15 +142,15 @@ def _file_stem(vm: VmInfo) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", vm.vm_name or vm.vm_id or "vm").strip("-") or "vm"
 
 
-def _export_ebs_direct(ctx: AwsContext, options: Options, export_options: ExportOptions, run: Run):
+def _export_ebs_direct(ctx: AwsContext, options: AwsOptions, export_options: ExportOptions, session: ExportSession[Any]):
     timeout, interval = export_options.export_timeout_seconds, options.poll_seconds
     if options.instance:
         instance = aws_metadata.find_instance(ctx, options.instance)
         vm = aws_metadata.instance_vm_info(ctx, instance)
         volumes = aws_metadata.instance_volumes(ctx, instance)
-        run.source = instance["InstanceId"]
+        session.source = instance["InstanceId"]
         volumes = aws_snapshots.snapshot_instance(
-            ctx, instance, volumes, run, stop=options.stop_instance, timeout=timeout, interval=interval
+            ctx, instance, volumes, session, stop=options.stop_instance, timeout=timeout, interval=interval
         )
         created = True
     elif options.ami:
@@ -197,11 +176,11 @@ def _export_ebs_direct(ctx: AwsContext, options: Options, export_options: Export
     return vm, disks
 
 
-def _export_image(ctx: AwsContext, options: Options, export_options: ExportOptions, run: Run):
+def _export_image(ctx: AwsContext, options: AwsOptions, export_options: ExportOptions, session: ExportSession[Any]):
     fmt = _export_format(options, export_options)
     bucket = options.bucket or ""
     timeout, interval = export_options.export_timeout_seconds, options.poll_seconds
-    prefix = aws_export_image.run_prefix(options.prefix, run)
+    prefix = aws_export_image.run_prefix(options.prefix, session.run_id)
     if options.instance:
         instance = aws_metadata.find_instance(ctx, options.instance)
         vm = aws_metadata.instance_vm_info(ctx, instance)
@@ -212,10 +191,10 @@ def _export_image(ctx: AwsContext, options: Options, export_options: ExportOptio
         )  # fmt: skip
         aws_export_image.refuse_if_unexportable(f"instance {instance['InstanceId']}", reasons)
         aws_export_image.check_bucket(ctx, bucket)
-        run.source = instance["InstanceId"]
+        session.source = instance["InstanceId"]
         with aws_snapshots.stopped(ctx, instance, stop=options.stop_instance, timeout=timeout, interval=interval):
             key = aws_export_image.export_instance(
-                ctx, instance["InstanceId"], bucket=bucket, prefix=prefix, fmt=fmt, run=run, timeout=timeout,
+                ctx, instance["InstanceId"], bucket=bucket, prefix=prefix, fmt=fmt, session=session, timeout=timeout,
                 interval=interval,
             )  # fmt: skip
     else:
@@ -228,7 +207,7 @@ def _export_image(ctx: AwsContext, options: Options, export_options: ExportOptio
         aws_export_image.refuse_if_unexportable(f"image {image['ImageId']}", reasons)
         aws_export_image.check_bucket(ctx, bucket)
         key = aws_export_image.export_image(
-            ctx, image["ImageId"], bucket=bucket, prefix=prefix, fmt=fmt, role_name=options.role_name, run=run,
+            ctx, image["ImageId"], bucket=bucket, prefix=prefix, fmt=fmt, role_name=options.role_name, session=session,
             timeout=timeout, interval=interval,
         )  # fmt: skip
     size = aws_export_image.object_size(ctx, bucket, key)
@@ -240,7 +219,7 @@ def _export_image(ctx: AwsContext, options: Options, export_options: ExportOptio
     return vm, [disk]
 
 
-def open_source(disk: DiskSource, options: Options, credentials: Any | None = None):
+def _open_disk(disk: DiskSource, options: AwsOptions, credentials: Any | None):
     ctx = _context(options, credentials)
     scheme, _, rest = disk.location.partition("://")
     if scheme == "ebs" and rest:
@@ -251,18 +230,45 @@ def open_source(disk: DiskSource, options: Options, credentials: Any | None = No
     raise InvalidInputError(f"aws provider cannot open {disk.location!r}: it reads ebs://snap-... and s3://bucket/key")
 
 
-def cleanup(result: ExportResult, options: Options, credentials: Any | None = None) -> list[str]:
-    """Remove the snapshots, export tasks and S3 objects this run created (found by its run-id tag)."""
-    run_id = result.metadata.get("run_id")
-    if not run_id or not result.created_resources:
-        return []
-    return aws_cleanup.remove(_context(options, credentials), run_id, result.created_resources)
+class AwsProvider(Provider[AwsOptions, Any]):
+    """EC2 instances, AMIs and EBS snapshots. Credentials: a boto3.Session, or None for boto3's default chain."""
 
+    name = NAME
+    title = "AWS EC2"
+    options_type = AwsOptions
+    extra = "aws"
+    flags = (
+        CliFlag(flag="--instance", option="instance", help="instance id (i-...) or Name tag (aws)"),
+        CliFlag(flag="--ami", option="ami", help="AMI id to migrate (aws)"),
+        CliFlag(flag="--snapshot", option="snapshot", help="EBS snapshot id to migrate (aws)"),
+        CliFlag(flag="--region", option="region", help="AWS region of the source (aws)"),
+        CliFlag(flag="--export-method", option="export_method", help="ebs-direct (default) or export-image (aws)"),
+    )
+    label_options = ("vm_name", "instance", "ami", "snapshot")
+    cleanup_options = ("region", "bucket", "prefix")
+    recommended_limit = 4  # the seeds' advice: 3-5 concurrent AWS exports
+    # 64 reads in flight, as coldsnap does; an 8 MiB range is 16 EBS blocks, or one S3 ranged GET of the size
+    # AWS recommends.
+    transfer = TransferDefaults(connections=64, chunk_size=8 * 2**20)
 
-def cleanup_run(run_id: str, options: Options, credentials: Any | None = None) -> list[str]:
-    """Remove what run ``run_id`` left behind (a run given up after a failed download): the snapshots and
-    images tagged with its id and, when ``bucket`` is given, the objects under its export prefix."""
-    created = []
-    if options.bucket:
-        created.append(f"s3:{options.bucket}/{aws_export_image.run_prefix(options.prefix, Run(run_id=run_id, source=''))}")
-    return aws_cleanup.remove(_context(options, credentials), run_id, created)
+    def check(self, options: AwsOptions, export: ExportOptions) -> None:
+        _check(options, export)
+
+    def describe(self, options: AwsOptions) -> str:
+        return _describe(options)
+
+    def export(self, session: ExportSession[Any], options: AwsOptions, export: ExportOptions) -> ExportResult:
+        return _export(session, options, export)
+
+    def open_disk(self, disk: DiskSource, options: AwsOptions, credentials: Any | None):
+        return _open_disk(disk, options, credentials)
+
+    def remove(self, run_id: str, resources: Sequence[Resource], options: AwsOptions, credentials: Any | None) -> list[Resource]:
+        """Cancel the run's export tasks, then remove its images, snapshots and export objects (each only if it
+        carries the run's tag or prefix)."""
+        return aws_cleanup.remove(_context(options, credentials), run_id, resources) if resources else []
+
+    def run_resources(self, run_id: str, options: AwsOptions, credentials: Any | None) -> list[Resource]:
+        """The snapshots and images tagged with ``run_id`` and, when ``bucket`` is given, its export prefix."""
+        prefix = f"{options.bucket}/{aws_export_image.run_prefix(options.prefix, run_id)}" if options.bucket else None
+        return aws_cleanup.run_resources(_context(options, credentials), run_id, prefix)

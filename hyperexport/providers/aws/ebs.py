@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from ..errors import IntegrityError, InvalidInputError, TransferError
-from ..transfer import DataRange, SourceInfo, TransferOptions
-from .aws_clients import AwsContext
-from .aws_errors import error_code, translated
+from ...errors import IntegrityError, InvalidInputError, TransferError
+from ...transfer import DataRange, SourceInfo, TransferOptions
+from .clients import AwsContext
+from .errors import error_code, translated
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Poll an AWS operation until it is done, failed, or out of time."""
+"""Wait for a provider's operation (a snapshot, an export task) until it is done, failed, or out of time."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from .. import cancel
 from ..errors import TransferError
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,8 @@ def wait_for(
 ) -> T:
     """Call ``check`` every ``interval`` seconds until it returns a value (it raises to fail).
 
-    After ``timeout`` seconds, ``on_timeout`` runs (e.g. to cancel the task)
-    and a ``TransferError`` says how to give it more time.
+    After ``timeout`` seconds, ``on_timeout`` runs (e.g. to cancel the task) and a ``TransferError`` says how
+    to give it more time. A cancelled run stops waiting at once.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -40,4 +41,5 @@ def wait_for(
                 "export_timeout_seconds, or run again later."
             )
         log.debug("waiting for %s", what)
-        time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+        cancel.wait(max(0.0, min(interval, deadline - time.monotonic())))
+        cancel.raise_if_cancelled()

@@ -19,17 +19,18 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import (
+from ...errors import (
     AccessDeniedError,
     HyperExportError,
     InvalidInputError,
     SourceNotFoundError,
 )
-from ..models import DiskFormat
-from .aws_clients import AwsContext, Run
-from .aws_errors import aws_message, translated
-from .aws_metadata import Volume
-from .aws_poll import wait_for
+from ...models import DiskFormat
+from ..session import ExportSession
+from .clients import AwsContext, tag_specifications
+from .errors import aws_message, translated
+from .metadata import Volume
+from ..polling import wait_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,13 +102,13 @@ def check_bucket(ctx: AwsContext, bucket: str) -> None:
         )
 
 
-def run_prefix(prefix: str, run: Run) -> str:
+def run_prefix(prefix: str, run_id: str) -> str:
     base = prefix.strip("/")
-    return f"{base}/{run.run_id}/" if base else f"{run.run_id}/"
+    return f"{base}/{run_id}/" if base else f"{run_id}/"
 
 
 def export_image(
-    ctx: AwsContext, image_id: str, *, bucket: str, prefix: str, fmt: str, role_name: str | None, run: Run,
+    ctx: AwsContext, image_id: str, *, bucket: str, prefix: str, fmt: str, role_name: str | None, session: ExportSession,
     timeout: float, interval: float,
 ) -> str:  # fmt: skip
     """Run ExportImage for ``image_id``; returns the key of the object it wrote."""
@@ -117,15 +118,16 @@ def export_image(
         "ImageId": image_id,
         "DiskImageFormat": fmt,
         "S3ExportLocation": {"S3Bucket": bucket, "S3Prefix": prefix},
-        "Description": f"hyperexport run {run.run_id}",
-        "ClientToken": run.run_id,
-        "TagSpecifications": run.tags("export-image-task"),
+        "Description": f"hyperexport run {session.run_id}",
+        # No ClientToken: botocore makes one per call and reuses it on its own retries. The run id would not
+        # do, since a retried export step of the same flow run must start a new task.
+        "TagSpecifications": tag_specifications("export-image-task", session),
     }
     if role_name:
         request["RoleName"] = role_name
-    run.created.append(f"s3:{bucket}/{prefix}")
+    session.record("s3-prefix", f"{bucket}/{prefix}", ctx.region)
     task_id = _start(ctx, subject, lambda: ec2.export_image(**request)["ExportImageTaskId"])
-    run.created.append(f"export-image-task:{task_id}")
+    session.record("export-image-task", task_id, ctx.region)
     log.info("export task %s: %s to s3://%s/%s", task_id, subject, bucket, prefix)
 
     _wait(ctx, task_id, subject, "Status", lambda: ec2.describe_export_image_tasks(ExportImageTaskIds=[task_id]).get(
@@ -134,22 +136,22 @@ def export_image(
 
 
 def export_instance(
-    ctx: AwsContext, instance_id: str, *, bucket: str, prefix: str, fmt: str, run: Run, timeout: float,
+    ctx: AwsContext, instance_id: str, *, bucket: str, prefix: str, fmt: str, session: ExportSession, timeout: float,
     interval: float,
 ) -> str:  # fmt: skip
     """Run CreateInstanceExportTask for ``instance_id``; returns the key of the object it wrote."""
     ec2 = ctx.client("ec2")
     subject = f"instance {instance_id}"
-    run.created.append(f"s3:{bucket}/{prefix}")
+    session.record("s3-prefix", f"{bucket}/{prefix}", ctx.region)
     task = _start(ctx, subject, lambda: ec2.create_instance_export_task(
         InstanceId=instance_id,
         TargetEnvironment="microsoft" if fmt == "VHD" else "vmware",
         ExportToS3Task={"DiskImageFormat": fmt, "S3Bucket": bucket, "S3Prefix": prefix},
-        Description=f"hyperexport run {run.run_id}",
-        TagSpecifications=run.tags("export-instance-task"),
+        Description=f"hyperexport run {session.run_id}",
+        TagSpecifications=tag_specifications("export-instance-task", session),
     )["ExportTask"])
     task_id = task["ExportTaskId"]
-    run.created.append(f"export-instance-task:{task_id}")
+    session.record("export-instance-task", task_id, ctx.region)
     log.info("export task %s: %s to s3://%s/%s", task_id, subject, bucket, prefix)
 
     done = _wait(ctx, task_id, subject, "State", lambda: ec2.describe_export_tasks(ExportTaskIds=[task_id]).get(

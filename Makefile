@@ -7,7 +7,7 @@ STAMPS := .cache/stamps
 APT_PACKAGES := qemu-utils
 # Guest fixes (hyper2kvm FIX through libguestfs) are tested for real: the appliance needs a kernel.
 # The session's Prefect server runs on a throwaway PostgreSQL cluster (tests/support/postgres.py).
-TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprogs postgresql
+TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprogs postgresql qemu-system-x86 ovmf mtools dosfstools fdisk syslinux syslinux-common systemd-boot-efi busybox-static libvirt-clients libxml2-utils
 BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux
 PYTEST_ARGS ?=
 

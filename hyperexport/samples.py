@@ -59,29 +59,42 @@ def make_disk(base_raw: Path, kind: str, dest_dir: Path, name: str | None = None
     return dest
 
 
-def _ovf_xml(name: str, disks: list[tuple[str, int, int]], *, cpus: int, mem_mib: int, macs: list[str], efi: bool) -> str:
+def _ovf_xml(
+    name: str, disks: list[tuple[str, int, int]], *, cpus: int, mem_mib: int, macs: list[str], efi: bool,
+    scsi_controller: str | None = None, nic_model: str | None = None,
+) -> str:
     refs = "\n".join(f'    <File ovf:href="{href}" ovf:id="file{i}" ovf:size="{size}"/>' for i, (href, size, _) in enumerate(disks))
     disk_section = "\n".join(
         f'    <Disk ovf:capacity="{cap}" ovf:capacityAllocationUnits="byte" ovf:diskId="vmdisk{i}" ovf:fileRef="file{i}" '
         f'ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>'
         for i, (_, _, cap) in enumerate(disks)
     )
+    parent = "\n        <rasd:Parent>3</rasd:Parent>" if scsi_controller else ""
+    subtype = f"\n        <rasd:ResourceSubType>{nic_model}</rasd:ResourceSubType>" if nic_model else ""
     disk_items = "\n".join(
         f"""      <Item>
         <rasd:AddressOnParent>{i}</rasd:AddressOnParent>
-        <rasd:ElementName>Hard disk {i + 1}</rasd:ElementName>
+        <rasd:ElementName>Hard disk {i + 1}</rasd:ElementName>{parent}
         <rasd:HostResource>ovf:/disk/vmdisk{i}</rasd:HostResource>
         <rasd:InstanceID>{10 + i}</rasd:InstanceID>
         <rasd:ResourceType>17</rasd:ResourceType>
       </Item>"""
         for i in range(len(disks))
     )
+    if scsi_controller:
+        disk_items = f"""      <Item>
+        <rasd:ElementName>SCSI controller 0</rasd:ElementName>
+        <rasd:InstanceID>3</rasd:InstanceID>
+        <rasd:ResourceSubType>{scsi_controller}</rasd:ResourceSubType>
+        <rasd:ResourceType>6</rasd:ResourceType>
+      </Item>
+""" + disk_items
     nic_items = "\n".join(
         f"""      <Item>
         <rasd:Address>{mac}</rasd:Address>
         <rasd:Connection>VM Network</rasd:Connection>
         <rasd:ElementName>Network adapter {i + 1}</rasd:ElementName>
-        <rasd:InstanceID>{20 + i}</rasd:InstanceID>
+        <rasd:InstanceID>{20 + i}</rasd:InstanceID>{subtype}
         <rasd:ResourceType>10</rasd:ResourceType>
       </Item>"""
         for i, mac in enumerate(macs)
@@ -132,6 +145,7 @@ def _ovf_xml(name: str, disks: list[tuple[str, int, int]], *, cpus: int, mem_mib
 def make_ovf(
     base_raws: list[Path], dest_dir: Path, name: str = "sample-vm", *, cpus: int = 2, mem_mib: int = 4096,
     macs: tuple[str, ...] = ("00:50:56:aa:bb:01",), efi: bool = True,
+    scsi_controller: str | None = None, nic_model: str | None = None,
 ) -> Path:
     """An OVF directory: descriptor plus one streamOptimized VMDK per base image."""
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +154,8 @@ def make_ovf(
         vmdk = make_disk(raw, "vmdk-stream", dest_dir, name=f"{name}-disk{i + 1}")
         disks.append((vmdk.name, vmdk.stat().st_size, raw.stat().st_size))
     ovf = dest_dir / f"{name}.ovf"
-    ovf.write_text(_ovf_xml(name, disks, cpus=cpus, mem_mib=mem_mib, macs=list(macs), efi=efi))
+    ovf.write_text(_ovf_xml(name, disks, cpus=cpus, mem_mib=mem_mib, macs=list(macs), efi=efi,
+                            scsi_controller=scsi_controller, nic_model=nic_model))
     return ovf
 
 

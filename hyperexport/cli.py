@@ -25,9 +25,8 @@ from pathlib import Path
 from . import cancel, procs
 from .errors import CancelledError, HyperExportError, InvalidInputError, PermanentError
 from .models import ConverterName, TargetFormat
-from .models.provider_name import PROVIDER_NAMES
 from .providers.contract import CliFlag
-from .providers.registry import get_provider, providers
+from .providers.registry import get_provider, providers, registered_names
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT
@@ -80,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hyperexport",
         description="Migrate a VM to KVM: export its disks, write an Artifact Manifest v1.0, convert to qcow2 and validate.",
     )
-    parser.add_argument("--provider", choices=PROVIDER_NAMES, help="where the VM is")
+    parser.add_argument("--provider", choices=registered_names(), help="where the VM is")
     parser.add_argument(
         "--manifest", type=Path, help="convert the disks of an existing Artifact Manifest v1.0 (instead of --provider)"
     )

@@ -1,17 +1,18 @@
+"""Provider names: the ones this installation can run, and the ones an Artifact Manifest may carry."""
+
 from __future__ import annotations
 
 from enum import Enum
 
+from ..providers.registry import registered_names
 
-class ProviderName(str, Enum):
-    """Every source hyperexport knows; also the Prefect tag of its tasks."""
+#: ``source.provider`` values of the Artifact Manifest v1.0 (a manifest may come from another tool).
+MANIFEST_PROVIDERS: tuple[str, ...] = ("local", "vsphere", "aws", "azure", "gcp", "hyperv")
 
-    local = "local"
-    vsphere = "vsphere"
-    aws = "aws"
-    azure = "azure"
-    gcp = "gcp"
-    hyperv = "hyperv"
+# Built from the registry: a new provider (a package and its registry line, or an installed plugin) is a
+# valid MigrationRequest.provider, a CLI choice and a UI choice without any edit here.
+ProviderName = Enum("ProviderName", {name: name for name in registered_names()}, type=str)  # type: ignore[misc]
+ProviderName.__doc__ = "A provider this installation can run; also the Prefect tag of its tasks."
 
-
-PROVIDER_NAMES: tuple[str, ...] = tuple(p.value for p in ProviderName)
+#: Every name hyperexport knows: the registered providers and the manifest's.
+PROVIDER_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*registered_names(), *MANIFEST_PROVIDERS]))

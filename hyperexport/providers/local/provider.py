@@ -187,7 +187,9 @@ class LocalProvider(Provider[LocalOptions, None]):
             path = _local_path(options.source)
             if not path.exists():
                 raise SourceNotFoundError(f"source {path} does not exist; check the path", field=FIELD)
-            if not path.is_dir():
+            if path.is_dir():
+                _find_ovf(path)
+            else:
                 require_regular_file(path, "source", field=FIELD)
 
     def describe(self, options: LocalOptions) -> str:

@@ -22,8 +22,10 @@ bootstrap, ``python -m deployments.bootstrap``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
+from importlib.metadata import entry_points
 from typing import Any
 
 from hyperexport.errors import (
@@ -44,13 +46,15 @@ PROVIDER_BLOCKS: dict[str, tuple[str, ...]] = {
     "vsphere": ("blocks.vsphere:VsphereCredentials",),
     "hyperv": ("blocks.hyperv:HypervCredentials",),
 }
+# A provider shipped apart from hyperexport names its block through this entry point group.
+BLOCK_ENTRY_POINTS = "hyperexport.blocks"
 # Not credentials, but a block too: a nightly migration plan that the UI shows as a form.
 OTHER_BLOCKS: tuple[str, ...] = ("blocks.plan:MigrationPlanBlock",)
 
 _BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 __all__ = [
-    "MASK", "OTHER_BLOCKS", "PROVIDER_BLOCKS", "block_class", "check_credentials_block", "credentials_for",
+    "MASK", "OTHER_BLOCKS", "PROVIDER_BLOCKS", "block_class", "provider_blocks", "check_credentials_block", "credentials_for",
     "register_block_types", "scrubbed", "secret_values",
 ]
 
@@ -60,16 +64,26 @@ def block_class(path: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
+@functools.cache
+def provider_blocks() -> dict[str, tuple[str, ...]]:
+    """PROVIDER_BLOCKS and the blocks of plugin providers (``hyperexport.blocks`` entry points)."""
+    found = dict(PROVIDER_BLOCKS)
+    for entry in entry_points(group=BLOCK_ENTRY_POINTS):
+        found.setdefault(entry.name, (entry.value,))
+    return found
+
+
 def _accepted(provider: str) -> list[type]:
-    if provider not in PROVIDER_BLOCKS:
+    blocks = provider_blocks()
+    if provider not in blocks:
         return []
     classes = []
-    for path in PROVIDER_BLOCKS[provider]:
+    for path in blocks[provider]:
         try:
             classes.append(block_class(path))
         except ImportError as error:
             missing = error.name or path
-            if path == PROVIDER_BLOCKS[provider][0]:
+            if path == blocks[provider][0]:
                 raise InvalidInputError(
                     f"the {provider} credentials block needs {missing}, which is not installed; "
                     f"pip install 'hyperexport[{provider}]' on this worker"
@@ -88,7 +102,7 @@ def check_credentials_block(provider: str, block_name: str | None) -> type | Non
     """Refuse, before any work starts, a block name that cannot be used for ``provider``; returns the block's class."""
     if block_name is None:
         return None
-    if provider not in PROVIDER_BLOCKS:
+    if provider not in provider_blocks():
         raise InvalidInputError(f"provider {provider!r} takes no credentials block (got {block_name!r}); leave credentials_block empty")
     if not _BLOCK_NAME.match(block_name):
         raise InvalidInputError(
@@ -125,7 +139,7 @@ def credentials_for(provider: str, block_name: str | None) -> Any | None:
     """The engine credentials for ``provider`` from block ``block_name``; None uses the SDK's default chain."""
     if block_name is None:
         return None
-    if provider not in PROVIDER_BLOCKS:
+    if provider not in provider_blocks():
         raise InvalidInputError(f"provider {provider!r} takes no credentials block (got {block_name!r})")
     cls = check_credentials_block(provider, block_name)
     block = cls.load(block_name)
@@ -150,7 +164,7 @@ def _unreachable(error: Exception) -> bool:
 def register_block_types() -> tuple[list[str], list[str]]:
     """Register every hyperexport block type with the server; returns (registered slugs, skipped with reason)."""
     registered, skipped = [], []
-    for path in [p for paths in PROVIDER_BLOCKS.values() for p in paths] + list(OTHER_BLOCKS):
+    for path in [p for paths in provider_blocks().values() for p in paths] + list(OTHER_BLOCKS):
         try:
             cls = block_class(path)
         except ImportError as error:

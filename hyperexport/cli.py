@@ -193,13 +193,13 @@ def request_from_args(args: argparse.Namespace):
 
 def _progress_bar():
     """A rich progress bar fed by every transfer's snapshots; returns (context manager, listener)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     bar = Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
         transient=False,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def listener(snapshot) -> None:
         key = f"{snapshot.file_index}/{snapshot.total_files} {snapshot.file_name}"

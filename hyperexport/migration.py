@@ -49,7 +49,7 @@ class MigrationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: ProviderName = Field(description="Where the VM is: one of the providers of this installation (local, aws, ...).")  # type: ignore[valid-type]
+    provider: ProviderName = Field(description="Where the VM is: one of the providers of this installation (local, aws, ...).")
     source: dict[str, Any] = Field(description="Provider options that identify the VM, e.g. {'source': '/vms/web.ova'}.")
     export: ExportOptions = Field(description="Output directory, timeouts, connections and validation settings.")
     convert: bool = Field(default=True, description="Convert the disks for KVM after the export.")

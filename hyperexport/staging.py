@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 from urllib.parse import urljoin, urlsplit
 
 from . import cancel, qemu
@@ -59,7 +59,7 @@ def fetch_url(
     file_index: int = 1,
     total_files: int = 1,
     headers: dict[str, str] | None = None,
-    kind: str = "disk",
+    kind: Literal["disk", "document"] = "disk",
 ) -> Path:
     """Download ``url`` to ``dest`` (resumable, verified); returns ``dest``. ``kind="document"`` for an OVF."""
     return _download(HttpRangeSource(url, headers=headers, name=dest.name, kind=kind), dest, export_options, defaults, progress, on_snapshot, file_index, total_files).path

@@ -21,7 +21,7 @@ from typing import Literal
 from .. import cancel, image_safety, procs, qemu
 from ..errors import CancelledError, ConversionError, InvalidInputError, ValidationError
 from ..manifest import ArtifactManifest
-from .console import MAX_CONSOLE_BYTES, ConsoleWatch
+from .console import MAX_CONSOLE_BYTES, ConsoleWatch, read_tail
 from .models import BootCheckOptions, BootCheckResult, DomainOptions, DomainPlan
 from .plan import plan_domain
 from .qemu_command import Accel, boot_command, qemu_system_binary
@@ -65,15 +65,6 @@ def _overlay(path: Path, virtual_size: int) -> Path:
     return path
 
 
-def _tail_text(path: Path, limit: int = 4000) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
-            return handle.read().decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
-
-
 def _attempt(plan: DomainPlan, sizes: list[int], accel: Accel, limit_s: float, options: BootCheckOptions, work: Path) -> _Attempt:
     run_dir = Path(tempfile.mkdtemp(prefix=f"{accel}-", dir=work))
     overlays = [_overlay(run_dir / f"overlay{i}.qcow2", size) for i, size in enumerate(sizes)]
@@ -97,7 +88,7 @@ def _attempt(plan: DomainPlan, sizes: list[int], accel: Accel, limit_s: float, o
                 outcome: Outcome = seen
             elif proc.poll() is not None:
                 outcome = watch.poll() or "exited"
-            elif accel == "kvm" and any(sign in _tail_text(qemu_log) for sign in _KVM_FAILURES):
+            elif accel == "kvm" and any(sign in read_tail(qemu_log, 4000) for sign in _KVM_FAILURES):
                 outcome = "kvm-failed"
             elif watch.flooded():
                 outcome = "flood"
@@ -109,7 +100,7 @@ def _attempt(plan: DomainPlan, sizes: list[int], accel: Accel, limit_s: float, o
                 continue
             break
     elapsed = time.monotonic() - start
-    return _Attempt(accel, outcome, elapsed, watch.tail(options.tail_lines), _tail_text(qemu_log, 1500), proc.returncode)
+    return _Attempt(accel, outcome, elapsed, watch.tail(options.tail_lines), read_tail(qemu_log, 1500).strip(), proc.returncode)
 
 
 def _first_accel(options: BootCheckOptions) -> Accel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 _ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_]|c)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _WINDOW = 64 * 1024  # the marker is searched in the newest 64 KiB; a tail needs far less
+_TAIL_BYTES = 16 * 1024
 MAX_CONSOLE_BYTES = 16 * 2**20  # a guest that writes more is flooding the output directory
 
 
@@ -18,6 +20,16 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def read_tail(path: Path, limit_bytes: int) -> str:
+    """The last ``limit_bytes`` of a file that may still grow (or not exist yet), decoded leniently."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit_bytes))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 class ConsoleWatch:
     """Follows a console file; ``poll`` says whether the marker (or the failure marker) has appeared so far."""
 
@@ -25,7 +37,6 @@ class ConsoleWatch:
         self.path = path
         self.marker = re.compile(marker)
         self.failure_marker = re.compile(failure_marker) if failure_marker else None
-        self.size = 0
         self._offset = 0
         self._window = ""
 
@@ -37,7 +48,6 @@ class ConsoleWatch:
         except FileNotFoundError:
             return None
         self._offset += len(chunk)
-        self.size = self._offset
         self._window = (self._window + clean(chunk.decode("utf-8", errors="replace")))[-_WINDOW:]
         if self.marker.search(self._window):
             return "marker"
@@ -46,9 +56,13 @@ class ConsoleWatch:
         return None
 
     def flooded(self) -> bool:
-        return self.size > MAX_CONSOLE_BYTES
+        try:
+            return self.path.stat().st_size > MAX_CONSOLE_BYTES
+        except FileNotFoundError:
+            return False
 
     def tail(self, lines: int) -> str:
-        self.poll()
-        kept = [line.rstrip() for line in self._window.splitlines() if line.strip()]
+        """The last ``lines`` non-blank lines of the file as it is now (not as far as ``poll`` has read)."""
+        text = clean(read_tail(self.path, _TAIL_BYTES))
+        kept = [line.rstrip() for line in text.splitlines() if line.strip()]
         return "\n".join(kept[-lines:])

@@ -19,3 +19,4 @@ def make_bootable_ova(dest: Path, name: str = "bootable-sample", *, efi: bool = 
                         scsi_controller="lsilogic", nic_model="vmxnet3")
     finally:
         raw.unlink(missing_ok=True)
+

@@ -23,8 +23,14 @@ def sample_manifest(*, fmt: str = "qcow2", firmware: str = "bios", secureboot: b
     })
 
 
-def qemu_img_convert(source: Path, dest: Path) -> Path:
-    done = procs.run_bounded([qemu.qemu_img_binary(), "convert", "-q", "-f", "raw", "-O", "qcow2", str(source), str(dest)],
+def qemu_img_convert(source: Path, dest: Path, source_format: str = "raw") -> Path:
+    """``qemu-img convert -f SOURCE_FORMAT -O qcow2``, bounded through procs like every qemu-img the engine runs."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    done = procs.run_bounded([qemu.qemu_img_binary(), "convert", "-q", "-f", source_format, "-O", "qcow2", str(source), str(dest)],
                              limits=procs.Limits(timeout_s=120, memory_bytes=2 * 2**30), what="qemu-img convert")
     assert done.returncode == 0, done.stderr
     return dest
+
+
+def vmdk_to_qcow2(source: Path, dest: Path) -> Path:
+    return qemu_img_convert(source, dest, "vmdk")

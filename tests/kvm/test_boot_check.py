@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 import threading
 import time
 
@@ -16,7 +17,7 @@ from hyperexport.kvm.models import BootCheckOptions, DomainOptions
 from hyperexport.kvm.sample_guest import SAMPLE_MARKER
 from hyperexport.staging import sha256_file as sha256
 
-from .helpers import qemu_img_convert, sample_manifest
+from .helpers import qemu_img_convert, sample_manifest, vmdk_to_qcow2
 
 TCG = BootCheckOptions(accel="tcg", time_limit_seconds=150)
 
@@ -126,3 +127,19 @@ def test_a_qcow2_with_a_backing_file_is_refused(bootable_qcow2, tmp_path):
     hostile = qemu.create_overlay(bootable_qcow2, "qcow2", tmp_path / "disk-0.qcow2")
     with pytest.raises(UnsafeImageError, match="backing file"):
         boot_check([hostile], sample_manifest(), TCG)
+
+
+def test_the_bootable_ova_disk_boots_with_the_domain_of_its_ovf(tmp_path):
+    from hyperexport.kvm.sample_ova import make_bootable_ova
+    from hyperexport.ovf import parse_ovf
+
+    ova = make_bootable_ova(tmp_path / "bootable-sample.ova")
+    with tarfile.open(ova) as archive:
+        archive.extractall(tmp_path / "ova", filter="data")
+    descriptor = parse_ovf(tmp_path / "ova" / "bootable-sample.ovf")
+    converted = vmdk_to_qcow2(tmp_path / "ova" / descriptor.disks[0].href, tmp_path / "out" / "disk-0.qcow2")
+    manifest = sample_manifest(name=descriptor.vm.vm_name, nics=[n.model_dump() for n in descriptor.vm.nics])
+    manifest.vm.cpu, manifest.vm.mem_gb, manifest.vm.firmware = descriptor.vm.cpu, int(descriptor.vm.mem_gb), descriptor.vm.firmware.value
+    result = require_boot(boot_check([converted], manifest, TCG))
+    _report("OVA (streamOptimized VMDK) -> qcow2, BIOS, TCG", result)
+    assert result.seconds_to_marker is not None

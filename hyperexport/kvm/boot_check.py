@@ -35,6 +35,7 @@ _KVM_FAILURES = ("KVM internal error", "emulation failure", "kvm run failed", "f
 # KVM failed and TCG then booted: later checks in this process skip the KVM attempt (key: qemu binary).
 _kvm_broken: set[str] = set()
 
+_CANCELLED = "the boot check was interrupted; its qemu was stopped and the output is unchanged"
 Outcome = Literal["marker", "failure", "exited", "timeout", "kvm-failed", "flood"]
 
 
@@ -95,11 +96,13 @@ def _attempt(plan: DomainPlan, sizes: list[int], accel: Accel, limit_s: float, o
             elif time.monotonic() - start > limit_s:
                 outcome = "timeout"
             elif cancel.wait(_POLL_S):
-                raise CancelledError("the boot check was interrupted; its qemu was stopped and the output is unchanged")
+                raise CancelledError(_CANCELLED)
             else:
                 continue
             break
     elapsed = time.monotonic() - start
+    if outcome != "marker" and (cancel.cancelled() or procs.was_terminated(proc)):
+        raise CancelledError(_CANCELLED)
     return _Attempt(accel, outcome, elapsed, watch.tail(options.tail_lines), read_tail(qemu_log, 1500).strip(), proc.returncode)
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from support.procwatch import descendants
 
-from hyperexport import cancel
+from hyperexport import cancel, procs
 from hyperexport.errors import CancelledError, UnsafeImageError, ValidationError
 from hyperexport.kvm.boot_check import boot_check, require_boot
 from hyperexport.kvm.models import BootCheckOptions, DomainOptions
@@ -74,7 +74,8 @@ def test_zeroed_boot_sector_fails_with_the_console_tail(bootable_raw, tmp_path):
     shutil.copyfile(bootable_raw, broken_raw)
     with open(broken_raw, "r+b") as disk:
         disk.write(bytes(512))
-    broken = qemu_img_convert(broken_raw, tmp_path / "disk-0.qcow2")
+    # An output directory whose name means something in qemu's option syntax: the console path still works.
+    broken = qemu_img_convert(broken_raw, tmp_path / "out,file=x" / "disk-0.qcow2")
     start = time.monotonic()
     result = boot_check([broken], sample_manifest(), TCG)
     elapsed = time.monotonic() - start
@@ -97,7 +98,9 @@ def test_time_limit_stops_qemu(bootable_qcow2):
     assert not descendants(("qemu-system",)), "qemu outlived its time limit"
 
 
-def test_cancel_stops_qemu_at_once(bootable_qcow2):
+@pytest.mark.parametrize("how", ["flag", "flag-and-terminate-all"])
+def test_cancel_stops_qemu_at_once(bootable_qcow2, how):
+    """As the CLI's SIGINT handler does: the run-wide flag, and (second case) procs.terminate_all at once."""
     outcome = {}
 
     def run():
@@ -114,8 +117,10 @@ def test_cancel_stops_qemu_at_once(bootable_qcow2):
     assert descendants(("qemu-system",)), "qemu never started"
     cancelled_at = time.monotonic()
     cancel.request_cancel()
+    if how == "flag-and-terminate-all":
+        procs.terminate_all(grace_s=0.0)
     worker.join(timeout=20)
-    print(f"\ncancel: the check ended {time.monotonic() - cancelled_at:.1f}s after the request")
+    print(f"\ncancel ({how}): the check ended {time.monotonic() - cancelled_at:.1f}s after the request")
     assert not worker.is_alive() and "interrupted" in str(outcome["error"])
     assert not descendants(("qemu-system",))
     _no_work_dirs_left(bootable_qcow2.parent)

@@ -1,4 +1,6 @@
-"""OVF and OVA packages whose hrefs or members reach outside, and XML attacks on the descriptor."""
+"""OVF and OVA packages whose hrefs or members reach outside, and XML attacks on the descriptor.
+
+One variant of each class runs through the CLI, the others in the engine (sandbox.py: ``via``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from sandbox import CLI, ENGINE, one_through_cli
 
+from hyperexport.errors import InvalidInputError, UnsafeArchiveError, UnsafeImageError
 from hyperexport.samples import make_ova, make_ovf
 
 
@@ -20,23 +24,23 @@ def _ovf_with_href(sandbox, base_raw, href: str) -> Path:
     return ovf
 
 
-@pytest.mark.parametrize(
-    ("href", "reason"),
-    [
-        ("{host}", "is an absolute path"),
-        ("../../host/secret.raw", "climbs out of its directory"),
-        ("/dev/zero", "is an absolute path"),
-        ("C:/Windows/disk.vmdk", "is a Windows drive path"),
-        ("file:///etc/passwd", "is a URL or a qemu protocol string"),
-        ("http://127.0.0.1:9/disk.vmdk", "is a URL or a qemu protocol string"),
-    ],
-    ids=["absolute", "dotdot", "dev-zero", "drive", "file-url", "http-url"],
-)
-def test_local_ovf_href_outside_its_directory(href, reason, sandbox, base_raw):
+HREFS = {
+    "absolute": ("{host}", "is an absolute path"),
+    "dotdot": ("../../host/secret.raw", "climbs out of its directory"),
+    "dev-zero": ("/dev/zero", "is an absolute path"),
+    "drive": ("C:/Windows/disk.vmdk", "is a Windows drive path"),
+    "file-url": ("file:///etc/passwd", "is a URL or a qemu protocol string"),
+    "http-url": ("http://127.0.0.1:9/disk.vmdk", "is a URL or a qemu protocol string"),
+}
+
+
+@pytest.mark.parametrize(("kind", "via"), one_through_cli(*HREFS))
+def test_local_ovf_href_outside_its_directory(kind, via, sandbox, base_raw):
+    href, reason = HREFS[kind]
     host = sandbox.host_file()
     ovf = _ovf_with_href(sandbox, base_raw, href.format(host=host))
     sandbox.take_snapshot()
-    sandbox.assert_refused(sandbox.migrate(ovf), "vm.ovf: disk href", reason)
+    sandbox.assert_refused(sandbox.migrate(ovf, via=via), "vm.ovf: disk href", reason, error=UnsafeImageError)
 
 
 def test_local_ovf_href_through_a_symlink_out(sandbox, base_raw):
@@ -44,14 +48,14 @@ def test_local_ovf_href_through_a_symlink_out(sandbox, base_raw):
     ovf = _ovf_with_href(sandbox, base_raw, "linked.vmdk")
     (ovf.parent / "linked.vmdk").symlink_to(host)
     sandbox.take_snapshot()
-    sandbox.assert_refused(sandbox.migrate(ovf), "'linked.vmdk' resolves to", "outside")
+    sandbox.assert_refused(sandbox.migrate(ovf, via=ENGINE), "'linked.vmdk' resolves to", "outside", error=UnsafeImageError)
 
 
 def test_local_ovf_href_on_a_fifo_beside_it(sandbox, base_raw):
     ovf = _ovf_with_href(sandbox, base_raw, "pipe.vmdk")
     os.mkfifo(ovf.parent / "pipe.vmdk")
     sandbox.take_snapshot()
-    sandbox.assert_refused(sandbox.migrate(ovf), "is a FIFO (named pipe), not a regular file")
+    sandbox.assert_refused(sandbox.migrate(ovf, via=ENGINE), "is a FIFO (named pipe), not a regular file", error=UnsafeImageError)
 
 
 _LAUGHS = """<?xml version="1.0"?>
@@ -69,14 +73,19 @@ _EXTERNAL = """<?xml version="1.0"?>
 """
 
 
-@pytest.mark.parametrize(("kind", "reason"), [("billion-laughs", "declares XML entities"), ("external-entity", "XML entities")])
-def test_xml_attacks_on_the_ovf_fail_fast_without_retries(kind, reason, sandbox):
+XML_ATTACKS = {"billion-laughs": "declares XML entities", "external-entity": "XML entities"}
+
+
+# Through the CLI, the flow's retry policy is under test too: a refusal must not be retried.
+@pytest.mark.parametrize(("kind", "via"), one_through_cli(*XML_ATTACKS))
+def test_xml_attacks_on_the_ovf_fail_fast_without_retries(kind, via, sandbox):
+    reason = XML_ATTACKS[kind]
     host = sandbox.host_file()
     ovf = sandbox.src / "vm.ovf"
     ovf.write_text(_LAUGHS if kind == "billion-laughs" else _EXTERNAL.format(host=host))
     sandbox.take_snapshot()
     # Before, each ended in a raw traceback after three retries (~70 s): now a refusal in the time bound.
-    sandbox.assert_refused(sandbox.migrate(ovf), "vm.ovf", reason)
+    sandbox.assert_refused(sandbox.migrate(ovf, via=via), "vm.ovf", reason, error=InvalidInputError)
 
 
 def _ova_with(sandbox, base_raw, member: tarfile.TarInfo, data: bytes = b"") -> Path:
@@ -90,8 +99,8 @@ def _ova_with(sandbox, base_raw, member: tarfile.TarInfo, data: bytes = b"") -> 
     return bad
 
 
-@pytest.mark.parametrize("kind", ["hardlink-out", "chardev", "fifo", "symlink-dotdot"])
-def test_ova_members_that_are_links_out_or_devices(kind, sandbox, base_raw):
+@pytest.mark.parametrize(("kind", "via"), one_through_cli("hardlink-out", "chardev", "fifo", "symlink-dotdot"))
+def test_ova_members_that_are_links_out_or_devices(kind, via, sandbox, base_raw):
     host = sandbox.host_file()
     member = tarfile.TarInfo("evil")
     if kind == "hardlink-out":
@@ -104,7 +113,8 @@ def test_ova_members_that_are_links_out_or_devices(kind, sandbox, base_raw):
         member.type, member.linkname = tarfile.SYMTYPE, "../../host/secret.raw"
     ova = _ova_with(sandbox, base_raw, member)
     sandbox.take_snapshot()
-    sandbox.assert_refused(sandbox.migrate(ova), "bad.ova", "Refusing" if kind in ("chardev", "fifo") else "refusing the whole archive")
+    sandbox.assert_refused(sandbox.migrate(ova, via=via), "bad.ova", "Refusing" if kind in ("chardev", "fifo") else "refusing the whole archive",
+                           error=UnsafeArchiveError)
     assert not (sandbox.out / "source" / "bad").exists()
 
 
@@ -120,4 +130,4 @@ def test_ova_whose_ovf_names_dev_zero(sandbox, base_raw):
         file.unlink()
     staging.rmdir()
     sandbox.take_snapshot()
-    sandbox.assert_refused(sandbox.migrate(ova), "disk href '/dev/zero' is an absolute path")
+    sandbox.assert_refused(sandbox.migrate(ova, via=ENGINE), "disk href '/dev/zero' is an absolute path", error=UnsafeImageError)

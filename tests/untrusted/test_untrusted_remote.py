@@ -1,5 +1,8 @@
 """Images behind URLs: web pages, descriptors whose extents aim at host paths, colliding names, other origins,
-and URL credentials that must reach no report."""
+and URL credentials that must reach no report.
+
+One variant of each class of refusal runs through the CLI, the others in the engine (sandbox.py: ``via``).
+What must reach no Prefect record, and two disks downloaded by parallel tasks, run through the CLI."""
 
 from __future__ import annotations
 
@@ -12,24 +15,29 @@ from pathlib import Path
 import httpx
 import pytest
 from images import vmdk_descriptor
+from sandbox import ENGINE, one_through_cli
 
 from hyperexport import cli
+from hyperexport.errors import InvalidInputError, UnsafeImageError
 from hyperexport.samples import make_disk, make_ovf
 
 LOGIN_PAGE = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form>password</form></body></html>\n"
 
 
-@pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream"])
-def test_html_login_page_served_as_a_disk(content_type, sandbox, http_server):
+@pytest.mark.parametrize(("content_type", "via"), one_through_cli("text/html", "application/octet-stream"))
+def test_html_login_page_served_as_a_disk(content_type, via, sandbox, http_server):
     url = http_server.add_file("/images/disk.img", LOGIN_PAGE, content_type=content_type)
     sandbox.take_snapshot()
-    run = sandbox.migrate(url)
-    sandbox.assert_refused(run, "web page")
-    assert "authentication" in run.stderr.splitlines()[-1]
+    run = sandbox.migrate(url, via=via)
+    sandbox.assert_refused(run, "web page", "authentication", error=InvalidInputError)
 
 
-@pytest.mark.parametrize("extent", ["{victim}", "../../victim.raw", "sub/../../victim.raw"], ids=["absolute", "dotdot", "nested-dotdot"])
-def test_remote_vmdk_descriptor_whose_extent_aims_outside(extent, sandbox, http_server):
+EXTENTS = {"absolute": "{victim}", "dotdot": "../../victim.raw", "nested-dotdot": "sub/../../victim.raw"}
+
+
+@pytest.mark.parametrize(("kind", "via"), one_through_cli(*EXTENTS))
+def test_remote_vmdk_descriptor_whose_extent_aims_outside(kind, via, sandbox, http_server):
+    extent = EXTENTS[kind]
     victim = sandbox.host / "victim.raw"
     name = extent.format(victim=victim)
     descriptor = vmdk_descriptor(sandbox.root / "build.vmdk", [(2048, "FLAT", name)])
@@ -38,8 +46,8 @@ def test_remote_vmdk_descriptor_whose_extent_aims_outside(extent, sandbox, http_
     http_server.add_file("/victim.raw", sandbox.marker * 1024)
     descriptor.unlink()
     sandbox.take_snapshot()
-    run = sandbox.migrate(url)
-    sandbox.assert_refused(run, "VMDK extent", name)
+    run = sandbox.migrate(url, via=via)
+    sandbox.assert_refused(run, "VMDK extent", name, error=UnsafeImageError)
     assert not victim.exists()
     assert [r.path for r in http_server.stats.log if "victim" in r.path] == [], "an extent outside was requested"
 
@@ -68,7 +76,8 @@ def test_remote_ovf_naming_a_disk_on_another_server(sandbox, http_server, base_r
     text = re.sub(r'ovf:href="[^"]+"', f'ovf:href="{elsewhere}"', ovf.read_text(), count=1)
     http_server.add_file("/pkg/app.ovf", text.encode())
     sandbox.take_snapshot()
-    sandbox.assert_refused(sandbox.migrate(http_server.url("/pkg/app.ovf")), "on another server than the OVF", "allow_other_origins")
+    sandbox.assert_refused(sandbox.migrate(http_server.url("/pkg/app.ovf"), via=ENGINE), "on another server than the OVF",
+                           "allow_other_origins", error=UnsafeImageError)
     assert [r.path for r in http_server.stats.log if r.path.startswith("/other")] == []
 
 

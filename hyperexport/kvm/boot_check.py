@@ -133,7 +133,8 @@ _ADVICE = (
     "What to do: read the console lines above. A guest that prints nothing on its serial console needs "
     "console=ttyS0 on its kernel command line (the check watches only ttyS0), or pass a marker it does print; "
     "'not a bootable disk' or 'No bootable device' means the boot sector or partition table did not survive the "
-    "conversion; a kernel that cannot find its root disk lacks virtio drivers (convert with --fix, or set virtio "
+    "conversion; 'Access Denied' or 'Security Violation' from UEFI means secure boot refused an unsigned boot "
+    "loader (boot it through a signed shim, or define the domain without secure boot); a kernel that cannot find its root disk lacks virtio drivers (convert with --fix, or set virtio "
     "off for SATA disks)."
 )
 

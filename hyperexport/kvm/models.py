@@ -13,7 +13,9 @@ SAMPLE_MARKER_TEXT = "hyperexport-sample: root filesystem mounted, boot OK"
 # A getty's prompt on the serial console ("web01 login: "), or the bootable sample's own line.
 DEFAULT_MARKER = r"(?m)^\S+ login:\s*$|" + SAMPLE_MARKER_TEXT  # the text has no regex metacharacters
 # Lines after which the guest will not get further: stop at once instead of waiting for the time limit.
-DEFAULT_FAILURE_MARKER = r"No bootable device|Kernel panic - not syncing|sample-initramfs: (no|cannot)"
+DEFAULT_FAILURE_MARKER = (
+    r"No bootable device|No bootable option or device was found|Kernel panic - not syncing|sample-initramfs: (no|cannot)"
+)
 
 
 class DomainOptions(BaseModel):

@@ -61,6 +61,16 @@ def test_uefi_boot_with_ovmf(bootable_qcow2):
     assert "EFI stub" in result.console_tail
 
 
+def test_secure_boot_firmware_refuses_the_unsigned_loader(bootable_qcow2):
+    # OVMF's secure-boot build (SMM, secure pflash, Microsoft keys enrolled) really enforces: the sample's
+    # systemd-boot is unsigned, so the check fails fast and says why. A signed guest (shim) would pass.
+    start = time.monotonic()
+    result = boot_check([bootable_qcow2], sample_manifest(firmware="uefi", secureboot=True), TCG)
+    _report("qcow2, UEFI secure boot, TCG", result)
+    assert not result.passed and "Access Denied" in result.console_tail and "secure boot refused" in result.message
+    assert time.monotonic() - start < 120
+
+
 def test_auto_accel_falls_back_to_tcg_when_kvm_fails(bootable_qcow2):
     result = boot_check([bootable_qcow2], sample_manifest(), BootCheckOptions(accel="auto", kvm_probe_seconds=20, time_limit_seconds=150))
     _report("qcow2, accel auto", result)

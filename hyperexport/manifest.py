@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -76,6 +76,31 @@ class PipelineStage(BaseModel):
     enabled: bool = False
 
 
+FstabMode = Literal["stabilize-all", "bypath-only", "noop"]
+
+
+def fix_stage(
+    *,
+    enabled: bool,
+    backup: bool | None = None,
+    update_grub: bool | None = None,
+    regen_initramfs: bool | None = None,
+    fstab_mode: FstabMode | None = None,
+    remove_vmware_tools: bool | None = None,
+) -> PipelineStage:
+    """hyper2kvm's FIX stage with the options its orchestrator reads (``_stage_fix``), named and typed
+    here because ``PipelineStage`` keeps any extra key; an option left None is not written, and
+    hyper2kvm's own default applies."""
+    options = {
+        "backup": backup,
+        "update_grub": update_grub,
+        "regen_initramfs": regen_initramfs,
+        "fstab_mode": fstab_mode,
+        "remove_vmware_tools": remove_vmware_tools,
+    }
+    return PipelineStage.model_validate({"enabled": enabled, **{k: v for k, v in options.items() if v is not None}})
+
+
 class ManifestPipeline(BaseModel):
     inspect: PipelineStage = Field(default_factory=PipelineStage)
     fix: PipelineStage = Field(default_factory=PipelineStage)
@@ -85,11 +110,25 @@ class ManifestPipeline(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+# hyper2kvm's schema names qcow2, raw and vdi; we never enable its CONVERT (qemu-img writes the
+# outputs), so output.format records the target format asked for, which may also be vmdk.
+OutputFormat = Literal["qcow2", "raw", "vmdk", "vdi"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+
+
 class ManifestOutput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     directory: str | None = None
-    format: Literal["qcow2", "raw", "vdi"] = "qcow2"
+    format: OutputFormat = "qcow2"
+
+
+def as_output_format(value: str) -> OutputFormat:
+    """``value`` as a manifest output format; refuse one the manifest cannot hold."""
+    for fmt in OUTPUT_FORMATS:
+        if fmt == value:
+            return fmt
+    raise ManifestError(f"output format {value!r} is not one of {', '.join(OUTPUT_FORMATS)}")
 
 
 class ArtifactManifest(BaseModel):
@@ -161,7 +200,7 @@ def build_manifest(
         ],
         nics=[ManifestNic(id=n.id, mac=n.mac, network=n.network) for n in vm.nics],
         pipeline=pipeline or ManifestPipeline(),
-        output=ManifestOutput(directory=str(output_dir) if output_dir else None, format=output_format),
+        output=ManifestOutput(directory=str(output_dir) if output_dir else None, format=as_output_format(output_format)),
         options=options or {},
     )
 

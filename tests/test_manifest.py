@@ -8,6 +8,7 @@ from hyperexport.errors import ManifestError, ProviderDetectionError
 from hyperexport.manifest import MANIFEST_FILE_NAME, build_manifest, detect_provider, load_manifest, write_manifest
 from hyperexport.models import DiskFormat, DiskType, ExportResult, StagedDisk, VmInfo
 from hyperexport.models.export import Firmware, NicInfo
+from hyperexport.models.provider_name import PROVIDER_NAMES
 
 
 def _export(tmp_path: Path, provider: str = "local") -> tuple[ExportResult, list[StagedDisk]]:
@@ -58,7 +59,9 @@ def test_unknown_or_missing_provider_names_value_and_accepted_ones(tmp_path, sou
     with pytest.raises(ProviderDetectionError) as raised:
         detect_provider(path)
     assert message in str(raised.value)
-    assert "local, vsphere, aws, azure, gcp, hyperv" in str(raised.value)
+    # Every provider hyperexport knows (the registry's order), among them the two built in.
+    assert f"expected one of: {', '.join(PROVIDER_NAMES)}" in str(raised.value)
+    assert {"local", "aws"} <= set(PROVIDER_NAMES)
 
 
 def test_manifest_breaking_the_schema_names_the_field(tmp_path):
@@ -68,3 +71,9 @@ def test_manifest_breaking_the_schema_names_the_field(tmp_path):
     with pytest.raises(ManifestError) as raised:
         load_manifest(path)
     assert "disks.0.id" in str(raised.value) and "disks.0.source_format" in str(raised.value)
+
+
+def test_output_format_the_manifest_cannot_hold_is_refused_naming_the_accepted_ones(tmp_path):
+    export, staged = _export(tmp_path)
+    with pytest.raises(ManifestError, match=r"output format 'vhdx' is not one of qcow2, raw, vmdk, vdi"):
+        build_manifest(export, staged, output_format="vhdx")

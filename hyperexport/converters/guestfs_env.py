@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ConverterNotFoundError
@@ -60,14 +61,14 @@ def _guestfs_shim(work_dir: Path) -> Path | None:
 LAUNCH_FAILURE = "guestfs_launch failed"
 
 
-def guestfs_environment(work_dir: Path, *, force_tcg: bool, base: dict[str, str] | None = None) -> dict[str, str]:
-    """What to add to ``base`` (the converter's environment) for libguestfs."""
-    base = os.environ if base is None else base
+def guestfs_environment(work_dir: Path, *, force_tcg: bool, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What to add to ``base`` (the converter's environment, default ``os.environ``) for libguestfs."""
+    source: Mapping[str, str] = os.environ if base is None else base
     env = {"LIBGUESTFS_BACKEND": "direct", "HYPER2KVM_GUESTFS_BACKEND": "libguestfs"}
     if force_tcg:
-        settings = [s for s in base.get("LIBGUESTFS_BACKEND_SETTINGS", "").split(":") if s and s != "force_tcg"]
+        settings = [s for s in source.get("LIBGUESTFS_BACKEND_SETTINGS", "").split(":") if s and s != "force_tcg"]
         env["LIBGUESTFS_BACKEND_SETTINGS"] = ":".join([*settings, "force_tcg"])
     shim = _guestfs_shim(work_dir)
     if shim is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), base.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), source.get("PYTHONPATH")]))
     return env

@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import procs, qemu
 from ..errors import ConverterFailedError
 from ..fsutil import write_json_atomic
-from ..manifest import ArtifactManifest, ManifestOutput, ManifestPipeline, PipelineStage, load_manifest
+from ..manifest import ArtifactManifest, ManifestOutput, ManifestPipeline, PipelineStage, fix_stage, load_manifest
 from ..models import ConversionResult, ConverterCapabilities, ConverterConfig, ConvertOptions, DiskFormat, TargetFormat
 from ..models.provider_name import PROVIDER_NAMES
 from .base import LogLine, discard, output_path
@@ -152,7 +152,7 @@ class Hyper2KVMConverter:
         disks = []
         for disk, (path, fmt) in zip(manifest.disks, inputs):
             # Checksums were verified on download; hashing again here would double the read.
-            update = {"local_path": str(path), "checksum": None}
+            update: dict[str, object] = {"local_path": str(path), "checksum": None}
             if fmt == "qcow2" and disk.source_format is not DiskFormat.qcow2:
                 update.update(source_format=DiskFormat.qcow2, bytes=path.stat().st_size)
             disks.append(disk.model_copy(update=update))
@@ -162,7 +162,7 @@ class Hyper2KVMConverter:
                 "disks": disks,
                 "pipeline": ManifestPipeline(
                     inspect=PipelineStage(enabled=fix),
-                    fix=PipelineStage(
+                    fix=fix_stage(
                         enabled=options.fix_guest, backup=False, update_grub=True, regen_initramfs=True,
                         fstab_mode="stabilize-all",
                         # 0.2.1 deadlocks in this step (mount_local vs umount_local): keep it off.

@@ -71,11 +71,12 @@ def run_streaming(
                 return
 
     watcher = threading.Thread(target=watch, name=f"watch-{name}", daemon=True)
+    stdout = proc.stdout
+    assert stdout is not None  # spawned with stdout=PIPE
     with procs.supervised(proc):
         watcher.start()
         try:
-            assert proc.stdout is not None
-            fd, pending = proc.stdout.fileno(), b""
+            fd, pending = stdout.fileno(), b""
             while chunk := os.read(fd, 65536):
                 *lines, pending = _LINE_END.split(pending + chunk)
                 for line in lines:
@@ -85,7 +86,7 @@ def run_streaming(
         finally:
             done.set()
             watcher.join()
-            proc.stdout.close()
+            stdout.close()
     if ended_by == ["timeout"]:
         raise ConversionTimeoutError(
             f"{name} ran past its {timeout:.0f}s timeout and was stopped with every process it started; "

@@ -56,3 +56,17 @@ print("12:00:00 INFO     [proc=MainProcess] Stage: FIX (appliance started)", flu
 while True:
     time.sleep(3600)
 """)
+
+
+def recording_converter(directory: Path, record: Path) -> Path:
+    """A converter that loads the manifest it is handed with hyper2kvm's own loader, writes to ``record``
+    what that loader reads (the pipeline stages and the output format), and exits 0 without touching a disk."""
+    return _script(directory / "hyper2kvm", f"""
+import json, sys
+from hyper2kvm.manifest.loader import ManifestLoader
+loader = ManifestLoader()
+loader.load(sys.argv[sys.argv.index("--manifest") + 1])
+stages = {{name: loader.get_stage_config(name) for name in ("inspect", "fix", "convert", "validate")}}
+with open({str(record)!r}, "w") as out:
+    json.dump({{"stages": stages, "output_format": loader.get_output_format()}}, out)
+""")

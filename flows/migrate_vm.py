@@ -20,8 +20,8 @@ from prefect.states import Cancelled
 
 from blocks import check_credentials_block
 from blocks.plan import RequestForm
-from hyperexport import cancel, migration
-from hyperexport.errors import HyperExportError, PermanentError
+from hyperexport import cancel, migration, pipeline
+from hyperexport.errors import HyperExportError
 from hyperexport.providers.registry import get_provider
 from hyperexport.report import MigrationReport, StepTiming
 from tasks import (
@@ -119,18 +119,10 @@ def _download(request: migration.MigrationRequest, export):
     try:
         return [f.result() for f in futures]
     except Exception as error:
-        if isinstance(error, PermanentError) or not export.created_resources:
+        if pipeline.clean_after_failed_download(export, error):
             cleanup_export(request, export)
         else:
-            provider = get_provider(request.provider.value)
-            where = " ".join(f"--opt {o}=..." for o in provider.cleanup_options)
-            get_run_logger().warning(
-                "kept %d resource(s) the export created so that a retry resumes the download: %s "
-                "(they are removed once every disk is downloaded; if you give this run up, remove them with "
-                "'hyperexport --provider %s --cleanup-run %s%s' and the same values as this run)",
-                len(export.created_resources), ", ".join(map(str, export.created_resources)), provider.name,
-                export.run_id, f" {where}" if where else "",
-            )
+            get_run_logger().warning("%s", pipeline.kept_for_retry(get_provider(request.provider.value), export))
         raise
 
 

@@ -1,9 +1,6 @@
-"""One VM migration as a sequence of engine steps; the Prefect flow calls them in this order.
-
-    preflight -> export -> stage (per disk) -> manifest -> detect provider -> convert -> validate -> report
-
-Each step takes and returns pydantic models (never clients), so the Prefect
-layer can hash inputs for its cache and persist results for retries.
+"""One VM migration as engine steps, each taking and returning pydantic models (never clients), so that the
+Prefect layer can hash inputs for its cache and persist results for retries. The order of the steps and the
+keep-or-clean policy are in ``pipeline.py``; ``run_migration`` runs them here, the migrate-vm flow as tasks.
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ from .models import (
 )
 from .progress import ProgressCallback, ProgressSnapshot
 from .report import MigrationReport, StepTiming, write_report
+from . import pipeline
 from .providers import lifecycle
 from .providers.registry import get_provider
 from .staging import STAGING_DIR_NAME, stage_disk, verify_disk
@@ -216,7 +214,8 @@ def build_report(
 
 
 def run_migration(request: MigrationRequest, *, log: LogLine = discard, credentials: Any | None = None) -> MigrationReport:
-    """The whole migration in this process, without Prefect (library use and engine tests)."""
+    """The whole migration in this process, without Prefect (library use and engine tests): the stages of
+    ``pipeline`` in order, with the same keep-or-clean policy as the migrate-vm flow."""
     started = datetime.now(timezone.utc)
     timings: list[StepTiming] = []
 
@@ -229,15 +228,20 @@ def run_migration(request: MigrationRequest, *, log: LogLine = discard, credenti
     export = timed("export", lambda: export_vm(request, credentials))
     try:
         disks = timed("download", lambda: [stage(request, export, i, credentials=credentials) for i in range(len(export.disks))])
-        manifest_path = timed("manifest", lambda: generate_manifest(request, export, disks))
-        timed("detect", lambda: detect(manifest_path, request.provider))
-        conversion = validation = None
-        if request.convert:
-            conversion = timed("convert", lambda: convert(request, manifest_path, log))
-            if not request.convert_options.dry_run:
-                validation = timed("validate", lambda: validate(request, disks, conversion))
-    finally:
-        cleanup(request, export, credentials)
+    except Exception as error:
+        if pipeline.clean_after_failed_download(export, error):
+            cleanup(request, export, credentials)
+        else:
+            log(pipeline.kept_for_retry(get_provider(request.provider.value), export))
+        raise
+    timed("cleanup", lambda: cleanup(request, export, credentials))
+    manifest_path = timed("manifest", lambda: generate_manifest(request, export, disks))
+    timed("detect", lambda: detect(manifest_path, request.provider))
+    conversion = validation = None
+    if request.convert:
+        conversion = timed("convert", lambda: convert(request, manifest_path, log))
+        if not request.convert_options.dry_run:
+            validation = timed("validate", lambda: validate(request, disks, conversion))
     report = build_report(request, export, disks, manifest_path, conversion, validation, started=started, timings=timings)
     write_report(request.output_dir, report)
     return report

@@ -34,9 +34,12 @@ class ArtifactProgress:
         self._last_log = 0.0
 
     def _update(self, progress: float) -> None:
+        self._context.copy().run(self._send, progress)
+
+    def _send(self, progress: float) -> None:
         # Progress is a side channel: a server that is briefly away (restarting) must not fail the transfer.
         try:
-            self._context.copy().run(update_progress_artifact, self.artifact_id, progress=progress)
+            update_progress_artifact(self.artifact_id, progress=progress)
         except Exception as error:  # noqa: BLE001
             self.logger.warning("could not update the progress artifact (%s); the transfer goes on", type(error).__name__)
 
@@ -45,12 +48,17 @@ class ArtifactProgress:
         now = time.monotonic()
         if now - self._last_log >= self.log_every or snapshot.current >= snapshot.total:
             self._last_log = now
-            eta = "?" if snapshot.eta_seconds is None else f"{snapshot.eta_seconds:.0f}s"
-            self.logger.info(
-                "%s [%d/%d]: %s of %s (%.0f%%) at %s/s, ETA %s",
-                snapshot.file_name, snapshot.file_index, snapshot.total_files, _mib(snapshot.current),
-                _mib(snapshot.total), 100 * snapshot.fraction, _mib(snapshot.bytes_per_second), eta,
-            )
+            # In the task's context too: Prefect's log handler started from a bare worker thread would send to no
+            # API (its settings are the context's), then refuse every later record of the process.
+            self._context.copy().run(self._log, snapshot)
+
+    def _log(self, snapshot: ProgressSnapshot) -> None:
+        eta = "?" if snapshot.eta_seconds is None else f"{snapshot.eta_seconds:.0f}s"
+        self.logger.info(
+            "%s [%d/%d]: %s of %s (%.0f%%) at %s/s, ETA %s",
+            snapshot.file_name, snapshot.file_index, snapshot.total_files, _mib(snapshot.current),
+            _mib(snapshot.total), 100 * snapshot.fraction, _mib(snapshot.bytes_per_second), eta,
+        )
 
     def done(self) -> None:
         self._update(100.0)

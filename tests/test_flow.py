@@ -148,6 +148,9 @@ def test_nothing_the_flow_adds_carries_the_urls_user_password_or_query(prefect_s
     assert state.is_completed(), state.message
 
     flow_run_id = state.state_details.flow_run_id
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # the run's logs reach the server in batches, every 2 s
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200)

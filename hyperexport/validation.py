@@ -17,9 +17,9 @@ def validate_disk(
         raise ValidationError(f"{source.id}: output {output} is the source file itself; refusing to compare it with itself")
     out_info = qemu.info(output, output_format)
     if options.check:
-        result = qemu.check(output, output_format)
-        check = CheckVerdict.passed if result.clean else CheckVerdict.failed
-        check_evidence = result.evidence
+        checked = qemu.check(output, output_format)
+        check = CheckVerdict.passed if checked.clean else CheckVerdict.failed
+        check_evidence = checked.evidence
     else:
         check, check_evidence = CheckVerdict.skipped, "disabled by options"
     size_ok = out_info.virtual_size == source.virtual_size_bytes
@@ -28,9 +28,9 @@ def validate_disk(
     elif not options.compare:
         compare, compare_evidence = CheckVerdict.skipped, "disabled by options"
     else:
-        result = qemu.compare(source.path, source.format.qemu_format, output, output_format)
-        compare = CheckVerdict.passed if result.identical else CheckVerdict.failed
-        compare_evidence = result.evidence
+        compared = qemu.compare(source.path, source.format.qemu_format, output, output_format)
+        compare = CheckVerdict.passed if compared.identical else CheckVerdict.failed
+        compare_evidence = compared.evidence
     return DiskValidation(
         disk_id=source.id,
         source=source.path,

@@ -40,7 +40,7 @@ class _Crc32c:
 
 def _crc32c_module():
     try:
-        import google_crc32c  # type: ignore[import-not-found]
+        import google_crc32c
     except ImportError:
         return None
     return google_crc32c if google_crc32c.implementation == "c" else None

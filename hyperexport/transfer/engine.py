@@ -186,12 +186,12 @@ class _Download:
         return journal.load(self.sidecar, identity=info.identity, size=info.size)
 
     def _download(self, fd: int, info: SourceInfo, expected: dict[str, str], *, start_over: bool = False) -> TransferResult:
-        completed = None if start_over else self._resume_state(fd, info)
-        fresh = completed is None
+        kept = None if start_over else self._resume_state(fd, info)
+        fresh = kept is None
+        completed: list[DataRange] = [] if kept is None else kept
         if fresh:
             os.ftruncate(fd, 0)  # every byte becomes a hole again
             os.ftruncate(fd, info.size)
-            completed = []
         else:
             os.fdatasync(fd)  # what the page cache held is now on disk: the record may say so
         plan = make_plan(info, self.options, completed)
@@ -256,7 +256,7 @@ class _Download:
                     record.checkpoint(fd)
                 except OSError as exc:
                     log.warning("could not checkpoint %s: %s", self.partial, exc)
-            if interrupted:
+            if interrupted or failure is None:  # (no failure here means an interrupt)
                 raise CancelledError(
                     f"downloading {self.source.name} was interrupted; the ranges already written are kept in "
                     f"{self.partial.name}: run the same command again to resume"

@@ -268,8 +268,10 @@ class HttpRangeSource:
             declared = self._int_header(resp, "content-length")
             if declared is not None and declared != length:
                 raise TransferError(f"{self.name}: {what} answered with {declared} bytes instead of {length}")
+            # A malformed per-range Content-MD5 counts as none, as a malformed whole-object one does.
             md5_b64 = resp.headers.get("content-md5") if resp.status_code == 206 else None
-            md5 = hashlib.md5() if md5_b64 and self._options.verify else None
+            expected = b64_to_hex(md5_b64) if md5_b64 and self._options.verify else None
+            md5 = hashlib.md5() if expected else None
             try:
                 for piece in resp.iter_raw():
                     if md5 is not None:
@@ -277,10 +279,10 @@ class HttpRangeSource:
                     yield piece
             except httpx.HTTPError as exc:
                 raise self._transport_error(exc, what) from None
-            if md5 is not None and md5.hexdigest() != b64_to_hex(md5_b64):
+            if md5 is not None and md5.hexdigest() != expected:
                 raise IntegrityError(
                     f"{self.name}: bytes {offset}-{end} do not match their Content-MD5 "
-                    f"(got {md5.hexdigest()}, expected {b64_to_hex(md5_b64)})"
+                    f"(got {md5.hexdigest()}, expected {expected})"
                 )
 
     def _check_content_range(self, resp: httpx.Response, start: int, end: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -49,11 +49,21 @@ class LargeReadBackend(httpcore.NetworkBackend):
         self._inner = inner
         self._read_size = read_size
 
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[override]
+    # Socket options are typed by an httpcore-internal alias; Iterable[Any] takes whatever it allows.
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
         stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
         return _LargeReadStream(stream, self._read_size)
 
-    def connect_unix_socket(self, path, timeout=None, socket_options=None):  # type: ignore[override]
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
         return _LargeReadStream(self._inner.connect_unix_socket(path, timeout, socket_options), self._read_size)
 
     def sleep(self, seconds: float) -> None:

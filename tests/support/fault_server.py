@@ -13,7 +13,7 @@ It serves single ``Range: bytes=`` requests (206 + Content-Range, 416 when out
 of range), HEAD, a strong ETag (the md5 of the content) honoured by
 ``If-Match`` (412; ``honor_if_match=False`` ignores it, as some servers do),
 ``Content-MD5`` on HEAD/200 and, with ``range_md5=True``, the md5 of the range
-on a 206 (as Azure does). ``add_file(..., content_type=, auth=(user, password))``
+on a 206 (as Azure does; ``range_md5="text"`` sends that text instead). ``add_file(..., content_type=, auth=(user, password))``
 sets the Content-Type and demands Basic authentication (401 otherwise).
 ``FaultServer(tls=ssl_context)`` serves https. Every request's headers are in
 ``stats.log[i].headers`` (lower-case names). Faults are applied in the order
@@ -132,7 +132,7 @@ class ServedFile:
     md5_b64: str
     mtime: float
     headers: dict[str, str]
-    range_md5: bool
+    range_md5: bool | str
     accept_ranges: bool
     honor_if_match: bool = True
     content_type: str = "application/octet-stream"
@@ -189,7 +189,7 @@ class FaultServer:
 
     # -- content and faults ------------------------------------------------
     def add_file(self, path: str, content: bytes | Path, *, headers: dict[str, str] | None = None,
-                 content_md5: bool = True, range_md5: bool = False, accept_ranges: bool = True,
+                 content_md5: bool = True, range_md5: bool | str = False, accept_ranges: bool = True,
                  etag: str | None = None, honor_if_match: bool = True,
                  content_type: str = "application/octet-stream",
                  auth: tuple[str, str] | None = None) -> str:  # fmt: skip
@@ -363,7 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 206:
             headers.pop("Content-MD5", None)
             headers["Content-Range"] = f"bytes {start}-{end}/{served.size}"
-            if served.range_md5:
+            if isinstance(served.range_md5, str):
+                headers["Content-MD5"] = served.range_md5
+            elif served.range_md5:
                 headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
         if fault is not None and fault.kind == "corrupt" and fault.offset is not None:
             i = fault.offset - start

@@ -127,6 +127,16 @@ def test_persistently_damaged_range_fails_naming_it(fault_server, payload, tmp_p
     assert not dest.exists()
 
 
+def test_malformed_range_md5_counts_as_none(fault_server, payload, tmp_path):
+    # Not base64: like a malformed whole-object Content-MD5, it verifies nothing and fails nothing.
+    url = fault_server.add_file("/disk.raw", payload, range_md5="not*base64")
+    dest = tmp_path / "disk.raw"
+    result = download(HttpRangeSource(url), dest, fast_options())
+    _check_ok(result, dest, payload)
+    assert result.retries == 0
+    assert "md5" in result.verified_checksums  # the whole-object Content-MD5 of the HEAD still holds
+
+
 def test_corrupt_whole_object_md5_mismatch(fault_server, payload, tmp_path):
     url = fault_server.add_file("/disk.raw", payload)  # Content-MD5 of the whole object on HEAD only
     fault_server.add_fault(corrupt(1234))

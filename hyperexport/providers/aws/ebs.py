@@ -170,15 +170,10 @@ class EbsSnapshotSource:
 
 def _runs(indexes: list[int], block_size: int) -> list[DataRange]:
     """Sorted block indexes as byte ranges, adjacent blocks merged."""
-    runs: list[DataRange] = []
-    start = previous = None
+    spans: list[tuple[int, int]] = []  # (first, last) block index of each run
     for index in indexes:
-        if previous is not None and index == previous + 1:
-            previous = index
-            continue
-        if start is not None:
-            runs.append(DataRange(start * block_size, (previous - start + 1) * block_size))
-        start = previous = index
-    if start is not None:
-        runs.append(DataRange(start * block_size, (previous - start + 1) * block_size))
-    return runs
+        if spans and index == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], index)
+        else:
+            spans.append((index, index))
+    return [DataRange(first * block_size, (last - first + 1) * block_size) for first, last in spans]

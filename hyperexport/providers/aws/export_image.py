@@ -180,9 +180,12 @@ def _wait(
         log.info("export task %s: %s %s%% %s", task_id, state, tasks[0].get("Progress", "?"), tasks[0].get("StatusMessage", ""))
         return None
 
+    def cancel_task() -> None:
+        cancel(ctx, task_id)  # whether it was still running is logged by cancel()
+
     return wait_for(
         check, what=f"export task {task_id} of {subject}", timeout=timeout, interval=interval,
-        on_timeout=lambda: cancel(ctx, task_id),
+        on_timeout=cancel_task,
     )  # fmt: skip
 
 

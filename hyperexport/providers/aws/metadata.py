@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from ...errors import InvalidInputError, SourceNotFoundError
 from ...models import NicInfo, VmInfo
@@ -75,7 +75,12 @@ def find_instance(ctx: AwsContext, ref: str) -> dict[str, Any]:
     return found[0]
 
 
+@overload
+def describe_image(ctx: AwsContext, image_id: str, *, required: Literal[True] = True) -> dict[str, Any]: ...
+@overload
+def describe_image(ctx: AwsContext, image_id: str, *, required: Literal[False]) -> dict[str, Any] | None: ...
 def describe_image(ctx: AwsContext, image_id: str, *, required: bool = True) -> dict[str, Any] | None:
+    """The AMI; when it is missing, SourceNotFoundError, or None when not ``required``."""
     subject = f"image {image_id}"
     ec2 = ctx.client("ec2")
     try:

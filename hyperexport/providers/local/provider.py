@@ -69,8 +69,8 @@ def _source_paths(options: LocalOptions) -> list[Path]:
     path = _find_ovf(_local_path(options.source))
     found = [path]
     if path.suffix.lower() == ".ovf":
-        for disk in parse_ovf(path).disks:
-            found.append(_local_disk(path, disk.href))
+        for ovf_disk in parse_ovf(path).disks:
+            found.append(_local_disk(path, ovf_disk.href))
     for disk in list(found):
         if disk.is_file() and disk.suffix.lower() != ".ovf" and not _is_ova(disk):
             descriptor = read_vmdk_descriptor(disk) if detect_format(disk) is DiskFormat.vmdk else None

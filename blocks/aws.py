@@ -10,11 +10,11 @@ many-hour export keeps working).
 
 from __future__ import annotations
 
-from typing import Any
-
 import boto3
 from prefect_aws import AwsCredentials
 from pydantic import Field, SecretStr
+
+from hyperexport.providers.aws import AwsLogin
 
 
 class AwsMigrationCredentials(AwsCredentials):
@@ -49,43 +49,21 @@ class AwsMigrationCredentials(AwsCredentials):
     def __hash__(self) -> int:
         return hash((super().__hash__(), self.role_arn, self.role_session_name, self.external_id, self.role_duration_seconds))
 
-    def _base_session(self) -> boto3.Session:
-        return boto3.Session(
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key.get_secret_value() if self.aws_secret_access_key else None,
-            aws_session_token=self.aws_session_token.get_secret_value() if self.aws_session_token else None,
-            profile_name=self.profile_name,
-            region_name=self.region_name,
+    def login(self) -> AwsLogin:
+        """The engine's credentials type, built from this block's fields."""
+        return AwsLogin(
+            access_key_id=self.aws_access_key_id, secret_access_key=self.aws_secret_access_key,
+            session_token=self.aws_session_token, profile_name=self.profile_name, region_name=self.region_name,
+            role_arn=self.role_arn, role_session_name=self.role_session_name, external_id=self.external_id,
+            role_duration_seconds=self.role_duration_seconds,
+            sts_client_parameters=self.aws_client_parameters.get_params_override(),
         )
 
     def get_boto3_session(self) -> boto3.Session:
         """A boto3 Session; with ``role_arn``, one whose credentials are the assumed role's, refreshed as needed."""
-        base = self._base_session()
-        if not self.role_arn:
-            return base
-        from botocore.credentials import RefreshableCredentials
-        from botocore.session import get_session
+        return self.login().session()
 
-        params = self.aws_client_parameters.get_params_override()
-        sts = base.client("sts", **params)
-        request: dict[str, Any] = {
-            "RoleArn": self.role_arn, "RoleSessionName": self.role_session_name, "DurationSeconds": self.role_duration_seconds,
-        }
-        if self.external_id:
-            request["ExternalId"] = self.external_id.get_secret_value()
-
-        def refresh() -> dict[str, str]:
-            creds = sts.assume_role(**request)["Credentials"]
-            return {
-                "access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
-                "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat(),
-            }
-
-        botocore_session = get_session()
-        botocore_session._credentials = RefreshableCredentials.create_from_metadata(
-            metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
-        )
-        return boto3.Session(botocore_session=botocore_session, region_name=base.region_name)
-
-    def engine_credentials(self) -> boto3.Session:
-        return self.get_boto3_session()
+    def engine_credentials(self) -> AwsLogin:
+        login = self.login()
+        login.session()  # a role is assumed now: a refused one fails here, named after this block
+        return login

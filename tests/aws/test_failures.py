@@ -159,5 +159,17 @@ def test_options_are_checked_before_anything_moves(source, message, tmp_path):
 
 
 def test_credentials_of_the_wrong_kind_are_refused():
-    with pytest.raises(InvalidInputError, match="must be a boto3.Session"):
+    with pytest.raises(InvalidInputError, match="must be an AwsLogin .* or a boto3.Session, not dict"):
         make_context(REGION, {"aws_access_key_id": "x"})
+
+
+def test_an_aws_login_reaches_the_provider(aws, light01, tmp_path):
+    """The engine's own credentials type: keys in an AwsLogin (a block builds one) make the session."""
+    from hyperexport.providers.aws import AwsLogin
+
+    login = AwsLogin(access_key_id="AKIAFAKEFAKEFAKE0003", secret_access_key="fake-secret", region_name=REGION)
+    options = AwsOptions(instance=light01.instance_id, region=REGION, api_max_attempts=3, poll_seconds=0.05)
+    result = lifecycle.export(provider, options, ExportOptions(output_dir=tmp_path / "out"), login)
+    assert result.disks and make_context(REGION, login).session is login.session()
+    lifecycle.cleanup(provider, result, options, login)
+    assert "fake-secret" not in repr(login) and "fake-secret" not in login.model_dump_json()

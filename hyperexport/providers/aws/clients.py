@@ -1,9 +1,7 @@
 """boto3 clients for one region, and the tags that mark what a run created.
 
-``credentials`` is what ``blocks.credentials_for("aws", ...)`` hands the
-engine: a ``boto3.Session`` (from prefect-aws's AwsCredentials block), or None
-for boto3's default chain (environment, profile, instance role; it honours
-AWS_ENDPOINT_URL, which is how the tests point boto3 at moto).
+``credentials`` is an ``AwsLogin`` (credentials.py), a ``boto3.Session``
+(prefect-aws's own block), or None for boto3's default chain.
 
 Every client retries throttling and 5xx answers itself (botocore's adaptive
 mode: exponential backoff plus a client-side rate limiter), so callers see
@@ -18,18 +16,9 @@ from typing import Any
 
 from ...errors import InvalidInputError
 from ..session import RUN_TAG, ExportSession
+from .credentials import AwsLogin, boto3_module
 
 _CLIENT_LOCK = threading.Lock()  # boto3 sessions are not thread-safe when they build clients
-
-
-def _boto3():
-    try:
-        import boto3
-    except ImportError:
-        raise InvalidInputError(
-            "the aws provider needs boto3; install it with: pip install 'hyperexport[aws]'"
-        ) from None
-    return boto3
 
 
 @dataclass
@@ -60,15 +49,19 @@ class AwsContext:
             return self._cache[key]
 
 
-def make_context(region: str, credentials: Any | None, max_attempts: int = 10) -> AwsContext:
-    boto3 = _boto3()
+def make_context(region: str, credentials: AwsLogin | Any | None, max_attempts: int = 10) -> AwsContext:
+    """Clients for ``region`` from an AwsLogin, a boto3.Session (prefect-aws's block) or None (boto3's chain)."""
+    boto3 = boto3_module()
     if credentials is None:
         session = boto3.Session(region_name=region)
+    elif isinstance(credentials, AwsLogin):
+        session = credentials.session()
     elif isinstance(credentials, boto3.Session):
         session = credentials
     else:
         raise InvalidInputError(
-            f"aws credentials must be a boto3.Session (from an AwsCredentials block), not {type(credentials).__name__}"
+            f"aws credentials must be an AwsLogin (from a hyperexport AWS credentials block) or a boto3.Session, "
+            f"not {type(credentials).__name__}"
         )
     return AwsContext(session=session, region=region, max_attempts=max_attempts)
 

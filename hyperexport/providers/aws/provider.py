@@ -36,6 +36,7 @@ from ..contract import CliFlag, Provider, TransferDefaults
 from ..session import ExportSession
 from . import cleanup as aws_cleanup, export_image as aws_export_image, metadata as aws_metadata, snapshots as aws_snapshots
 from .clients import AwsContext, make_context
+from .credentials import AwsLogin
 from .ebs import EbsSnapshotSource
 from .metadata import GiB, Volume
 from .s3 import S3ObjectSource
@@ -231,11 +232,13 @@ def _open_disk(disk: DiskSource, options: AwsOptions, credentials: Any | None):
 
 
 class AwsProvider(Provider[AwsOptions, Any]):
-    """EC2 instances, AMIs and EBS snapshots. Credentials: a boto3.Session, or None for boto3's default chain."""
+    """EC2 instances, AMIs and EBS snapshots. Credentials: an AwsLogin, a boto3.Session (prefect-aws's block), or
+    None for boto3's default chain."""
 
     name = NAME
     title = "AWS EC2"
     options_type = AwsOptions
+    credentials_type = AwsLogin
     extra = "aws"
     flags = (
         CliFlag(flag="--instance", option="instance", help="instance id (i-...) or Name tag (aws)"),

@@ -21,31 +21,29 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import BaseModel, ConfigDict, Field
 
-from hyperexport.migration import MigrationRequest
-
-from ._forms import form
-
-RequestForm = form(MigrationRequest)
+from .request_form import RequestForm
 
 
 class MigrationPlan(BaseModel):
     """The VMs one nightly run migrates; each becomes one migrate-vm flow run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", title="Migration plan")
 
     vms: list[RequestForm] = Field(  # type: ignore[valid-type]
-        default_factory=list, description="One entry per VM: provider, source, export options, credentials block."
+        default_factory=list, title="VMs", description="One entry per VM: provider, source, export options, credentials block."
     )
 
 
 class MigrationPlanBlock(Block):
     """A migration plan kept on the server and edited in the UI (Blocks → Hyperexport Migration Plan)."""
 
+    model_config = ConfigDict(title="Hyperexport Migration Plan")  # the schema's title, not the class name
+
     _block_type_name = "Hyperexport Migration Plan"
     _description = "The VMs that the nightly-migrations deployment migrates, one migrate-vm run each."
 
     vms: list[RequestForm] = Field(  # type: ignore[valid-type]
-        default_factory=list, description="One entry per VM: provider, source, export options, credentials block."
+        default_factory=list, title="VMs", description="One entry per VM: provider, source, export options, credentials block."
     )
 
     def plan(self) -> MigrationPlan:

@@ -51,8 +51,27 @@ def vm_label(request: object) -> str:
 
 
 def _run_name() -> str:
+    """The run's name: the one it was created with, unless that is a name Prefect made up (then
+    ``migrate-<provider>-<vm>-<UTC time>``). Prefect calls this each time the run starts, a retry included.
+
+    Prefect's made-up names: its server's and client's (coolname, "adjective-animal"), the V2 UI custom-run
+    form's ("Sleek-Zebu") and the V1 UI form's ("gamma42-andromedae-nebula"); the UI fills its Run Name field
+    with one. Any other name was typed, or given as run_deployment(flow_run_name=...), and is kept.
+    """
+    import re
+
     from prefect.runtime import flow_run
 
+    made_up = re.compile(
+        r"[a-z]+-[a-z]+"
+        r"|(Awesome|Rustic|Small|Gorgeous|Fantastic|Sleek|Intelligent|Unbranded|Refined|Licensed|Generic|Practical"
+        r"|Ergonomic|Handcrafted|Tasty|Handmade|Incredible)-[^-]{1,6}"
+        r"|(alpha|beta|gamma|delta|epsilon|zeta|eta|theta|iota|kappa|lambda|mu|nu|xi|omicron|pi|rho|sigma|tau"
+        r"|upsilon|phi|chi|psi|omega)\d*-[a-z-]+"
+    )
+    current = flow_run.name
+    if current and not made_up.fullmatch(current):
+        return current
     request = flow_run.parameters.get("request") or {}
     provider = request.get("provider", "vm") if isinstance(request, dict) else getattr(request, "provider", "vm")
     provider = getattr(provider, "value", provider)

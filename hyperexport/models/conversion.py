@@ -32,7 +32,7 @@ class ConvertOptions(BaseModel):
     compression_level: int = Field(
         default=0, ge=0, le=9, description="0 writes uncompressed; 1-9 compress qcow2 clusters (zlib)."
     )
-    preserve_mac: bool = Field(default=True, description="Keep the source NICs' MAC addresses.")
+    preserve_mac: bool = Field(default=True, title="Preserve MAC addresses", description="Keep the source NICs' MAC addresses.")
     fix_guest: bool = Field(
         default=False,
         description="Run hyper2kvm's guest fixes (fstab to UUID, virtio drivers, initramfs); needs libguestfs.",

@@ -65,11 +65,11 @@ class ExportOptions(BaseModel):
     format: DiskFormat | None = Field(
         default=None, description="Disk format to ask the provider for; None lets the provider choose."
     )
-    output_dir: Path = Field(description="Directory that receives disks, manifest and report.")
+    output_dir: Path = Field(title="Output directory", description="Directory that receives disks, manifest and report.")
     export_timeout_seconds: float = Field(default=4 * 3600, gt=0, description="Give up on the export after this long.")
     download_timeout_seconds: float = Field(default=24 * 3600, gt=0)
     connections: int | None = Field(default=None, ge=1, le=128, description="Parallel connections per disk download.")
-    bandwidth_limit_bps: int | None = Field(default=None, gt=0, description="Cap download speed (bytes/second).")
+    bandwidth_limit_bps: int | None = Field(default=None, gt=0, title="Bandwidth limit (bytes/s)", description="Cap download speed (bytes/second).")
     validation: ValidationOptions = Field(default_factory=ValidationOptions)
     keep_cloud_artifacts: bool = Field(default=False, description="Keep snapshots and export objects the run created.")
     # Not part of the JSON schema, so that forms (the Prefect UI's) can be generated for models holding these options.

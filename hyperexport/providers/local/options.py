@@ -16,7 +16,7 @@ class LocalOptions(BaseModel):
     source: str = Field(
         min_length=1, description="Path or http(s) URL of a disk image (vmdk, vhd, vhdx, qcow2, raw, vdi), an OVA or an OVF."
     )
-    vm_name: str | None = Field(default=None, description="Name to record for the VM; defaults to the file name.")
+    vm_name: str | None = Field(default=None, title="VM name", description="Name to record for the VM; defaults to the file name.")
     allow_other_origins: bool = Field(
         default=False, description="Let a remote OVF name disks on another server (refused by default)."
     )

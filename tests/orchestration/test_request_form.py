@@ -58,12 +58,12 @@ def assert_provider_choice(request_schema: dict) -> None:
     """For each registered provider, a variant titled with its title whose source shows its own options."""
     variants = {variant["title"]: variant for variant in request_schema["anyOf"]}
     assert len(variants) == len(request_schema["anyOf"]), "two variants share a title: the UI could not tell them apart"
-    assert request_schema["properties"]["provider"]["enum"] == list(registry.REGISTRY)
+    assert request_schema["properties"]["provider"]["enum"] == list(registry.registered_names())
     for provider in registry.providers():
         variant = variants[provider.title]
         fields = variant["properties"]
         assert fields["provider"]["default"] == provider.name
-        others = [name for name in registry.REGISTRY if name != provider.name]
+        others = [name for name in registry.registered_names() if name != provider.name]
         assert fields["provider"].get("not", {"enum": []})["enum"] == others
         source = fields["source"]
         assert source["type"] == "object" and source["title"] == "Source VM"

@@ -77,13 +77,26 @@ class AwsOptions(BaseModel):
     vm_name: str | None = Field(default=None, description="Name to record for the VM; default: the Name tag or id.")
 
 
-def _check(options: AwsOptions, export_options: ExportOptions) -> None:
-    given = [flag for flag in ("instance", "ami", "snapshot") if getattr(options, flag)]
+SourceKind = Literal["instance", "ami", "snapshot"]
+
+
+def _source(options: AwsOptions) -> tuple[SourceKind, str]:
+    """The one source given (its kind and reference); refuse none or several."""
+    named: tuple[tuple[SourceKind, str | None], ...] = (
+        ("instance", options.instance), ("ami", options.ami), ("snapshot", options.snapshot)
+    )
+    given = [(flag, value) for flag, value in named if value]
     if len(given) != 1:
         raise InvalidInputError(
-            f"give exactly one of instance, ami or snapshot for the aws provider (got {', '.join(given) or 'none'})",
+            "give exactly one of instance, ami or snapshot for the aws provider "
+            f"(got {', '.join(flag for flag, _ in given) or 'none'})",
             field="source.instance",
         )
+    return given[0]
+
+
+def _check(options: AwsOptions, export_options: ExportOptions) -> None:
+    _source(options)
     if not _REGION.match(options.region):
         raise InvalidInputError(f"{options.region!r} is not an AWS region name; use one like us-east-1", field="source.region")
     for flag, pattern in _IDS.items():
@@ -110,8 +123,8 @@ def _check(options: AwsOptions, export_options: ExportOptions) -> None:
 
 
 def _describe(options: AwsOptions) -> str:
-    what = next(f"{flag} {getattr(options, flag)}" for flag in ("instance", "ami", "snapshot") if getattr(options, flag))
-    return f"aws {what} in {options.region} via {options.export_method}"
+    kind, ref = _source(options)
+    return f"aws {kind} {ref} in {options.region} via {options.export_method}"
 
 
 def _context(options: AwsOptions, credentials: Any | None) -> AwsContext:
@@ -145,8 +158,9 @@ def _file_stem(vm: VmInfo) -> str:
 
 def _export_ebs_direct(ctx: AwsContext, options: AwsOptions, export_options: ExportOptions, session: ExportSession[Any]):
     timeout, interval = export_options.export_timeout_seconds, options.poll_seconds
-    if options.instance:
-        instance = aws_metadata.find_instance(ctx, options.instance)
+    kind, ref = _source(options)
+    if kind == "instance":
+        instance = aws_metadata.find_instance(ctx, ref)
         vm = aws_metadata.instance_vm_info(ctx, instance)
         volumes = aws_metadata.instance_volumes(ctx, instance)
         session.source = instance["InstanceId"]
@@ -154,25 +168,28 @@ def _export_ebs_direct(ctx: AwsContext, options: AwsOptions, export_options: Exp
             ctx, instance, volumes, session, stop=options.stop_instance, timeout=timeout, interval=interval
         )
         created = True
-    elif options.ami:
-        image = aws_metadata.describe_image(ctx, options.ami)
+    elif kind == "ami":
+        image = aws_metadata.describe_image(ctx, ref)
         vm, volumes, created = aws_metadata.image_vm_info(ctx, image), aws_metadata.image_volumes(image), False
     else:
-        snapshot = aws_metadata.describe_snapshot(ctx, options.snapshot)
+        snapshot = aws_metadata.describe_snapshot(ctx, ref)
         vm, created = aws_metadata.snapshot_vm_info(ctx, snapshot), False
         volumes = [Volume(device="", size_gib=int(snapshot["VolumeSize"]), volume_id=snapshot.get("VolumeId"),
                           snapshot_id=snapshot["SnapshotId"], root=True)]  # fmt: skip
-    described = aws_snapshots.wait_completed(
-        ctx, [v.snapshot_id for v in volumes], created=created, timeout=timeout, interval=interval
-    )
+    snapshot_ids: list[str] = []
+    for volume in volumes:
+        # snapshot_instance() made one for every volume; image_volumes() keeps only mappings with one.
+        assert volume.snapshot_id is not None
+        snapshot_ids.append(volume.snapshot_id)
+    described = aws_snapshots.wait_completed(ctx, snapshot_ids, created=created, timeout=timeout, interval=interval)
     stem = _file_stem(vm)
     disks = []
-    for i, volume in enumerate(volumes):
-        size = int(described[volume.snapshot_id]["VolumeSize"]) * GiB
+    for i, (volume, snapshot_id) in enumerate(zip(volumes, snapshot_ids)):
+        size = int(described[snapshot_id]["VolumeSize"]) * GiB
         disks.append(DiskSource(
-            id=f"disk-{i}", location=f"ebs://{volume.snapshot_id}", format=DiskFormat.raw, size_bytes=size,
+            id=f"disk-{i}", location=f"ebs://{snapshot_id}", format=DiskFormat.raw, size_bytes=size,
             virtual_size_bytes=size, disk_type=DiskType.boot if volume.root else DiskType.data, boot_order_hint=i,
-            label=volume.device or volume.snapshot_id, file_name=f"{stem}-disk-{i}.raw",
+            label=volume.device or snapshot_id, file_name=f"{stem}-disk-{i}.raw",
         ))  # fmt: skip
     return vm, disks
 
@@ -182,8 +199,9 @@ def _export_image(ctx: AwsContext, options: AwsOptions, export_options: ExportOp
     bucket = options.bucket or ""
     timeout, interval = export_options.export_timeout_seconds, options.poll_seconds
     prefix = aws_export_image.run_prefix(options.prefix, session.run_id)
-    if options.instance:
-        instance = aws_metadata.find_instance(ctx, options.instance)
+    kind, ref = _source(options)
+    if kind == "instance":
+        instance = aws_metadata.find_instance(ctx, ref)
         vm = aws_metadata.instance_vm_info(ctx, instance)
         volumes = aws_metadata.instance_volumes(ctx, instance)
         reasons = aws_export_image.refusals(
@@ -198,8 +216,8 @@ def _export_image(ctx: AwsContext, options: AwsOptions, export_options: ExportOp
                 ctx, instance["InstanceId"], bucket=bucket, prefix=prefix, fmt=fmt, session=session, timeout=timeout,
                 interval=interval,
             )  # fmt: skip
-    else:
-        image = aws_metadata.describe_image(ctx, options.ami)
+    else:  # an AMI: _check refuses a snapshot for export-image
+        image = aws_metadata.describe_image(ctx, ref)
         vm = aws_metadata.image_vm_info(ctx, image)
         volumes = aws_metadata.image_volumes(image)
         reasons = aws_export_image.refusals(

@@ -11,7 +11,7 @@ TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprog
 BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bootstrap system-deps test-deps bench-deps venv clean
+.PHONY: demo test typecheck bench bootstrap system-deps test-deps bench-deps venv clean
 
 $(STAMPS):
 	@mkdir -p $(STAMPS)
@@ -53,8 +53,12 @@ demo: venv
 	$(VENV)/bin/hyperexport --provider local --vm demo-output/sample-vm.ova --output demo-output/migrated --convert
 	@echo; echo "qcow2 disks: $$(ls demo-output/migrated/*.qcow2)"; echo "report:      demo-output/migrated/migration-report.json"
 
-test: venv test-deps
+test: venv test-deps typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# mypy over the engine, as pyproject.toml's [tool.mypy] says (the Prefect layer is not checked yet).
+typecheck: venv
+	$(VENV)/bin/mypy
 
 # Work pool, tag limits, block types, zombie-run automation and deployments on PREFECT_API_URL's server.
 bootstrap: venv

@@ -8,11 +8,14 @@ file), each the whole request titled with the provider's title, ``provider`` set
 and types; options excluded from the model's output (a password taken out of a URL) are left out.
 
 Prefect's UI (3.8.8, V2 and V1) draws an ``anyOf`` as a row of buttons labelled with each variant's ``title``
-and, below it, the chosen variant's form. It reads neither ``discriminator`` nor ``const``: the variants are
-told apart by ``provider`` being refused in every variant but its own (``not``), and the field shows the
-provider's name as its default. When the UI opens a form on an existing value it picks the variant with the
+and, below it, the chosen variant's form (before the request's own ``properties``, kept for other readers). It
+does not read ``discriminator``, and shows a ``const`` field as a plain text box: the variants are told apart
+by ``provider`` being refused in every variant but its own (``not``), and the field shows the provider's name
+as its default. When the UI opens a form on an existing value it picks the variant with the
 most keys in common with the value; every variant has the same keys, so an existing value opens on the first
-provider's button (choose the provider again to see the value in its own fields).
+provider's button (choose the provider again to see the value in its own fields). The V1 UI does that again
+on every change of the value, so there the choice falls back to the first provider while one types (Prefect
+issue #18084); the V2 UI, Prefect 3.8.8's default, keeps the choice.
 
 The server checks a flow run's parameters against this schema before it creates the run (Prefect's best-match
 error message), so the schema refuses no more than before: an unknown provider is refused by the request's

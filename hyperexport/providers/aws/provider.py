@@ -55,7 +55,7 @@ class AwsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     instance: str | None = Field(default=None, min_length=1, description="Instance id (i-...) or Name tag.")
-    ami: str | None = Field(default=None, description="AMI id to export.")
+    ami: str | None = Field(default=None, title="AMI", description="AMI id to export.")
     snapshot: str | None = Field(default=None, description="EBS snapshot id to export.")
     region: str = Field(min_length=1, description="AWS region of the source, e.g. eu-west-1.")
     export_method: Literal["ebs-direct", "export-image"] = Field(
@@ -72,9 +72,9 @@ class AwsOptions(BaseModel):
     role_name: str | None = Field(default=None, description="VM Import/Export service role; AWS's default is vmimport.")
     poll_seconds: float = Field(default=15.0, gt=0, le=600, description="Seconds between status checks of snapshots and tasks.")
     api_max_attempts: int = Field(
-        default=10, ge=1, le=30, description="Attempts per AWS call; throttling and 5xx are retried with adaptive backoff."
+        default=10, title="API attempts", ge=1, le=30, description="Attempts per AWS call; throttling and 5xx are retried with adaptive backoff."
     )
-    vm_name: str | None = Field(default=None, description="Name to record for the VM; default: the Name tag or id.")
+    vm_name: str | None = Field(default=None, title="VM name", description="Name to record for the VM; default: the Name tag or id.")
 
 
 SourceKind = Literal["instance", "ami", "snapshot"]

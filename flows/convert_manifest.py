@@ -12,7 +12,7 @@ from prefect.states import Cancelled
 from hyperexport import cancel, migration
 from hyperexport.models import ExportResult, StagedDisk, VmInfo
 from hyperexport.report import MigrationReport, StepTiming
-from tasks import convert_disks, detect_provider, publish_report, validate_disks
+from tasks import check_boot, convert_disks, detect_provider, publish_report, validate_disks, write_domain
 from tasks.step import INTERRUPTED, engine_step
 from tasks.policy import QUICK
 
@@ -25,7 +25,7 @@ def adopt_manifest(manifest_path: Path, request: migration.MigrationRequest) -> 
 
 @flow(name="convert-manifest", log_prints=True)
 def convert_manifest(manifest_path: Path, request: migration.MigrationRequest) -> MigrationReport:
-    """Like migrate-vm from the manifest on: detect provider, convert, validate, report."""
+    """Like migrate-vm from the manifest on: detect provider, convert, validate, domain, boot check, report."""
     try:
         return _convert(manifest_path, request)
     except Exception:
@@ -42,6 +42,8 @@ def _convert(manifest_path: Path, request: migration.MigrationRequest) -> Migrat
         detect_provider(working, request.provider)
         conversion = convert_disks(request, working)
         validation = None if request.convert_options.dry_run else validate_disks(request, disks, conversion)
+        domain = write_domain(request, working, disks)
+        boot = check_boot(request, working, disks)
     manifest = migration.load_manifest(working)
     export = ExportResult(
         provider=manifest.source.provider,
@@ -52,6 +54,6 @@ def _convert(manifest_path: Path, request: migration.MigrationRequest) -> Migrat
     report = migration.build_report(
         request, export, disks, working, conversion, validation, started=started,
         timings=[StepTiming(step="convert-manifest", seconds=time.monotonic() - clock)],
-        source_description=f"artifact manifest {manifest_path}",
+        source_description=f"artifact manifest {manifest_path}", domain=domain, boot=boot,
     )
     return publish_report(report, request.output_dir)

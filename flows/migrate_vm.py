@@ -25,6 +25,7 @@ from hyperexport.errors import HyperExportError
 from hyperexport.providers.registry import get_provider
 from hyperexport.report import MigrationReport, StepTiming
 from tasks import (
+    check_boot,
     cleanup_export,
     convert_disks,
     detect_provider,
@@ -33,8 +34,10 @@ from tasks import (
     generate_manifest,
     publish_report,
     validate_disks,
+    write_domain,
 )
 from tasks.step import INTERRUPTED, named
+
 
 def vm_label(request: object) -> str:
     """A short name for the VM of a request (a dict or a MigrationRequest), for run names and logs: the
@@ -123,9 +126,10 @@ def _migrate(request: migration.MigrationRequest) -> MigrationReport:
         disks = _download(request, export)
         lap("download")
         cleanup_export(request, export)
-        disks, manifest_path, conversion, validation = _after_download(request, export, disks, lap)
+        disks, manifest_path, conversion, validation, domain, boot = _after_download(request, export, disks, lap)
     report = migration.build_report(
-        request, export, disks, manifest_path, conversion, validation, started=started, timings=timings
+        request, export, disks, manifest_path, conversion, validation, started=started, timings=timings,
+        domain=domain, boot=boot,
     )
     report = publish_report(report, request.output_dir)
     logger.info("migration of %s finished: %s", export.vm.vm_name, "success" if report.success else "failed")
@@ -146,16 +150,20 @@ def _download(request: migration.MigrationRequest, export):
 
 
 def _after_download(request: migration.MigrationRequest, export, disks, lap):
-    """Manifest, detect, convert, validate."""
+    """Manifest, detect, convert, validate, domain, boot check."""
     manifest_path = generate_manifest(request, export, disks)
     lap("manifest")
     detect_provider(manifest_path, request.provider)
     lap("detect")
-    conversion = validation = None
+    conversion = validation = domain = boot = None
     if request.convert:
         conversion = convert_disks(request, manifest_path)
         lap("convert")
         if not request.convert_options.dry_run:
             validation = validate_disks(request, disks, conversion)
             lap("validate")
-    return disks, manifest_path, conversion, validation
+            domain = write_domain(request, manifest_path, disks)
+            lap("domain")
+            boot = check_boot(request, manifest_path, disks)
+            lap("boot-check")
+    return disks, manifest_path, conversion, validation, domain, boot

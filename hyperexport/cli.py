@@ -49,6 +49,10 @@ FLAGS = {
     "convert_options.dry_run": "--dry-run",
     "convert_options.compression_level": "--compress",
     "credentials_block": "--credentials-block",
+    "kvm.domain": "--no-domain",
+    "kvm.define_uri": "--define",
+    "kvm.boot_check": "--boot-check",
+    "kvm.boot_check_options.time_limit_seconds": "--boot-timeout",
 }
 
 
@@ -109,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the snapshots, images and export objects the run created (default: remove them)",
     )
     parser.add_argument("--credentials-block", help="name of the Prefect block with the provider's credentials")
+    parser.add_argument("--no-domain", action="store_true", help="do not write the libvirt domain XML beside the disks")
+    parser.add_argument("--define", metavar="URI", help="virsh define the domain on this libvirt URI, e.g. qemu:///system")
+    parser.add_argument("--boot-check", action="store_true",
+                        help="boot the converted VM under QEMU (disks never written) and fail unless it boots")
+    parser.add_argument("--boot-timeout", type=float, metavar="SECONDS", help="time the boot check allows (default 180)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     return parser
 
@@ -188,7 +197,15 @@ def request_from_args(args: argparse.Namespace):
         },
         converter_config=converter_config,
         credentials_block=args.credentials_block,
+        kvm=_kvm_options(args),
     )
+
+
+def _kvm_options(args: argparse.Namespace) -> dict:
+    kvm: dict = {"domain": not args.no_domain, "define_uri": args.define, "boot_check": args.boot_check}
+    if args.boot_timeout:
+        kvm["boot_check_options"] = {"time_limit_seconds": args.boot_timeout}
+    return kvm
 
 
 def _progress_bar():
@@ -363,6 +380,9 @@ def _print_report(report) -> None:
     if report.conversion:
         for path in report.conversion.converted_files:
             print(f"output: {path}")
+    if report.domain:
+        print(f"domain: {report.domain.xml_path}")
+        print("start it: " + "; ".join(report.domain.start_commands()))
     print(f"report: {report.report_path}")
 
 

@@ -14,6 +14,8 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from .converters import make_converter
+from .kvm import output as kvm_output
+from .kvm.models import BootCheckResult, DomainResult, KvmOutput
 from .converters.base import LogLine, discard, output_path
 from .errors import InvalidInputError, ProviderDetectionError, UnsafeImageError, ValidationError
 from .manifest import ManifestPipeline, PipelineStage, build_manifest, detect_provider, load_manifest, write_manifest
@@ -55,6 +57,7 @@ class MigrationRequest(BaseModel):
     convert_options: ConvertOptions = Field(default_factory=ConvertOptions)
     converter_config: ConverterConfig = Field(default_factory=ConverterConfig)
     credentials_block: str | None = Field(default=None, description="Name of the Prefect block holding credentials.")
+    kvm: KvmOutput = Field(default_factory=KvmOutput, description="The libvirt domain beside the disks, and the boot check.")
 
     @property
     def output_dir(self) -> Path:
@@ -146,7 +149,7 @@ def convert(request: MigrationRequest, manifest_path: Path, log: LogLine = disca
 
 
 def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: ConversionResult) -> ValidationReport:
-    outputs = [output_path(request.output_dir, d.id, request.convert_options.target_format.value) for d in disks]
+    outputs = _outputs(request, disks)
     for disk, output in zip(disks, outputs):
         if same_file(disk.path, output):
             raise ValidationError(
@@ -169,6 +172,24 @@ def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: Con
         )
         raise ValidationError(f"converted disks failed validation: {details}. The outputs are not safe to boot; re-run the conversion.")
     return report
+
+
+def _outputs(request: MigrationRequest, disks: list[StagedDisk]) -> list[Path]:
+    return [output_path(request.output_dir, d.id, request.convert_options.target_format.value) for d in disks]
+
+
+def write_domain(request: MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> DomainResult | None:
+    """The libvirt domain of the converted VM beside its disks (unless turned off, or nothing was converted)."""
+    if not request.kvm.domain or not request.convert or request.convert_options.dry_run:
+        return None
+    return kvm_output.write_domain(manifest_path, _outputs(request, disks), request.kvm, request.output_dir)
+
+
+def check_boot(request: MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> BootCheckResult | None:
+    """Boot the converted VM under QEMU when asked (its disks are never written); ValidationError when it does not."""
+    if not request.kvm.boot_check or not request.convert or request.convert_options.dry_run:
+        return None
+    return kvm_output.check_boot(manifest_path, _outputs(request, disks), request.kvm, request.output_dir)
 
 
 def cleanup(request: MigrationRequest, export: ExportResult, credentials: Any | None = None) -> list[Resource]:
@@ -196,6 +217,8 @@ def build_report(
     started: datetime,
     timings: list[StepTiming],
     source_description: str | None = None,
+    domain: DomainResult | None = None,
+    boot: BootCheckResult | None = None,
 ) -> MigrationReport:
     provider = request.provider.value
     return MigrationReport(
@@ -209,6 +232,8 @@ def build_report(
         manifest_path=manifest_path,
         conversion=conversion,
         validation=validation,
+        domain=domain,
+        boot_check=boot,
         timings=timings,
     )
 
@@ -237,12 +262,15 @@ def run_migration(request: MigrationRequest, *, log: LogLine = discard, credenti
     timed("cleanup", lambda: cleanup(request, export, credentials))
     manifest_path = timed("manifest", lambda: generate_manifest(request, export, disks))
     timed("detect", lambda: detect(manifest_path, request.provider))
-    conversion = validation = None
+    conversion = validation = domain = boot = None
     if request.convert:
         conversion = timed("convert", lambda: convert(request, manifest_path, log))
         if not request.convert_options.dry_run:
             validation = timed("validate", lambda: validate(request, disks, conversion))
-    report = build_report(request, export, disks, manifest_path, conversion, validation, started=started, timings=timings)
+            domain = timed("domain", lambda: write_domain(request, manifest_path, disks))
+            boot = timed("boot-check", lambda: check_boot(request, manifest_path, disks))
+    report = build_report(request, export, disks, manifest_path, conversion, validation, started=started, timings=timings,
+                          domain=domain, boot=boot)
     write_report(request.output_dir, report)
     return report
 

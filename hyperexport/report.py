@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from .fsutil import write_json_atomic
+from .kvm.models import BootCheckResult, DomainResult
 from .models import ConversionResult, StagedDisk, ValidationReport
 
 REPORT_FILE_NAME = "migration-report.json"
@@ -31,6 +32,8 @@ class MigrationReport(BaseModel):
     manifest_path: Path
     conversion: ConversionResult | None
     validation: ValidationReport | None
+    domain: DomainResult | None = None
+    boot_check: BootCheckResult | None = None
     timings: list[StepTiming] = Field(default_factory=list)
     report_path: Path | None = None
 
@@ -38,7 +41,8 @@ class MigrationReport(BaseModel):
     def success(self) -> bool:
         conversion_ok = self.conversion is None or self.conversion.success
         validation_ok = self.validation is None or self.validation.passed
-        return conversion_ok and validation_ok
+        boot_ok = self.boot_check is None or self.boot_check.passed
+        return conversion_ok and validation_ok and boot_ok
 
 
 def write_report(output_dir: Path, report: MigrationReport) -> Path:
@@ -76,6 +80,15 @@ def render_markdown(report: MigrationReport) -> str:
             f"| {disk.id} | `{disk.path.name}` | {disk.format.value} | {_size(disk.size_bytes)} | {_size(disk.virtual_size_bytes)} "
             f"| {out} | {v.check.value if v else '-'} | {v.virtual_size.value if v else '-'} | {v.compare.value if v else '-'} |"
         )
+    if report.domain:
+        lines += ["", f"- **libvirt domain:** `{report.domain.xml_path}` ({report.domain.validation})"]
+        lines += [f"- warning: {warning}" for warning in report.domain.warnings]
+        lines += ["- **start it:** " + "; ".join(f"`{c}`" for c in report.domain.start_commands())]
+    if report.boot_check:
+        check = report.boot_check
+        verdict = (f"booted under {check.accel.upper()}, marker after {check.seconds_to_marker:.1f} s"
+                   if check.passed and check.seconds_to_marker is not None else f"FAILED under {check.accel.upper()}")
+        lines += [f"- **Boot check:** {verdict}" + (f" (KVM abandoned: {check.kvm_fallback})" if check.kvm_fallback else "")]
     lines += ["", "| step | seconds |", "|---|---|"]
     lines += [f"| {t.step} | {t.seconds:.1f} |" for t in report.timings]
     return "\n".join(line for line in lines if line is not None) + "\n"

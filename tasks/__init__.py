@@ -4,11 +4,13 @@ from .cleanup import cleanup_export
 from .convert import convert_disks
 from .download import download_disk
 from .export import export_vm
+from .kvm import check_boot, write_domain
 from .manifest import detect_provider, generate_manifest
 from .report import publish_report
 from .validate import validate_disks
 
 __all__ = [
+    "check_boot",
     "cleanup_export",
     "convert_disks",
     "detect_provider",
@@ -17,4 +19,5 @@ __all__ = [
     "generate_manifest",
     "publish_report",
     "validate_disks",
+    "write_domain",
 ]

@@ -8,7 +8,8 @@ from .domain import (
     validate_domain_xml,
     write_domain_xml,
 )
-from .models import BootCheckOptions, BootCheckResult, DomainOptions, DomainPlan
+from .models import BootCheckOptions, BootCheckResult, DomainOptions, DomainPlan, DomainResult, KvmOutput
+from .output import check_boot, write_domain
 from .plan import domain_name, plan_domain
 from .sample_guest import SAMPLE_MARKER, make_bootable_guest
 from .sample_ova import make_bootable_ova
@@ -19,8 +20,11 @@ __all__ = [
     "BootCheckResult",
     "DomainOptions",
     "DomainPlan",
+    "DomainResult",
+    "KvmOutput",
     "boot_check",
     "build_domain_xml",
+    "check_boot",
     "define_domain",
     "domain_name",
     "domain_xml",
@@ -30,5 +34,6 @@ __all__ = [
     "plan_domain",
     "require_boot",
     "validate_domain_xml",
+    "write_domain",
     "write_domain_xml",
 ]

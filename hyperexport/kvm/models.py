@@ -113,3 +113,31 @@ class BootCheckResult(BaseModel):
     console_tail: str = ""
     message: str
     kvm_fallback: str | None = Field(default=None, description="Why KVM was abandoned for TCG, when it was.")
+
+
+class KvmOutput(BaseModel):
+    """What a migration makes of its converted disks beyond the disks: the domain XML, and proof that it boots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: bool = Field(default=True, title="Write the libvirt domain", description="Write <vm>.xml beside the disks.")
+    domain_options: DomainOptions = Field(default_factory=DomainOptions, title="Domain")
+    define_uri: str | None = Field(
+        default=None, title="Define on libvirt URI", description="Run virsh define on this libvirt URI (e.g. qemu:///system)."
+    )
+    boot_check: bool = Field(default=False, title="Boot check", description="Boot the converted VM under QEMU (never writing its disks) and require the marker.")
+    boot_check_options: BootCheckOptions = Field(default_factory=BootCheckOptions, title="Boot check settings")
+
+
+class DomainResult(BaseModel):
+    """The domain written for the converted VM."""
+
+    name: str
+    xml_path: Path
+    validation: str = Field(description="virt-xml-validate's verdict.")
+    defined_on: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    def start_commands(self) -> list[str]:
+        define = [] if self.defined_on else [f"virsh define {self.xml_path}"]
+        return [*define, f"virsh start {self.name}", f"virsh console {self.name}"]

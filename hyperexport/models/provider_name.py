@@ -15,4 +15,4 @@ ProviderName = Enum("ProviderName", {name: name for name in registered_names()},
 ProviderName.__doc__ = "A provider this installation can run; also the Prefect tag of its tasks."
 
 #: Every name hyperexport knows: the registered providers and the manifest's.
-PROVIDER_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*registered_names(), *MANIFEST_PROVIDERS]))
+PROVIDER_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*MANIFEST_PROVIDERS, *registered_names()]))

@@ -29,7 +29,9 @@ from hyperexport import cancel, cli, migration
 from hyperexport.errors import HyperExportError, PermanentError
 from hyperexport.validate_input import name_field
 
-TIME_BOUND_S = 30.0
+# Refusals take seconds (a CLI run about 6 s, with its Prefect run); the bound catches a hang, or a refusal that
+# went through the task retries (10 + 20 + 40 s of backoff), with room for a loaded two-core machine.
+TIME_BOUND_S = 45.0
 CLI, ENGINE = "cli", "engine"
 
 

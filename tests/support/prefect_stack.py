@@ -20,10 +20,13 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 class Worker:
     """``prefect worker start --pool hyperexport --type process`` in its own process group (killable whole)."""
 
-    def __init__(self, server, home: Path, name: str = "test-worker") -> None:
+    def __init__(self, server, home: Path, name: str = "test-worker", extra_env: dict[str, str] | None = None,
+                 limit: int | None = None) -> None:  # fmt: skip
         self.server = server
         self.home = home
         self.name = name
+        self.extra_env = extra_env or {}  # reaches the worker's flow runs too
+        self.limit = limit  # prefect worker start --limit: flow runs at once
         self.proc: subprocess.Popen | None = None
         self.log = home / "worker.log"
 
@@ -33,12 +36,14 @@ class Worker:
             "PREFECT_HOME": str(self.home),  # its own result storage, as on another host
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "HYPEREXPORT_RETRY_BACKOFF_SECONDS": "0.2",
+            **self.extra_env,
         }
 
     def start(self, timeout: float = 60) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process", "--name", self.name],
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process", "--name", self.name,
+             *(["--limit", str(self.limit)] if self.limit else [])],
             env=self.env(), cwd=self.home, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
         )
         deadline = time.monotonic() + timeout

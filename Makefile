@@ -5,13 +5,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .cache/stamps
 APT_PACKAGES := qemu-utils
+# make demo builds a bootable sample guest (a Debian kernel, busybox, syslinux and systemd-boot on a FAT
+# partition: no root, no loop devices), checks its libvirt domain and boots the migrated VM under QEMU.
+DEMO_APT_PACKAGES := linux-image-amd64 qemu-system-x86 ovmf mtools dosfstools fdisk syslinux syslinux-common systemd-boot-efi busybox-static libvirt-clients libxml2-utils
 # Guest fixes (hyper2kvm FIX through libguestfs) are tested for real: the appliance needs a kernel.
 # The session's Prefect server runs on a throwaway PostgreSQL cluster (tests/support/postgres.py).
-TEST_APT_PACKAGES := libguestfs-tools python3-guestfs linux-image-amd64 e2fsprogs postgresql qemu-system-x86 ovmf mtools dosfstools fdisk syslinux syslinux-common systemd-boot-efi busybox-static libvirt-clients libxml2-utils
+TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) libguestfs-tools python3-guestfs e2fsprogs postgresql
 BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux
 PYTEST_ARGS ?=
 
-.PHONY: demo test typecheck bench bootstrap system-deps test-deps bench-deps venv clean
+.PHONY: demo test typecheck bench bootstrap system-deps demo-deps test-deps bench-deps venv clean
 
 $(STAMPS):
 	@mkdir -p $(STAMPS)
@@ -33,6 +36,9 @@ VENV_APT_PACKAGE := $(shell $(PYTHON) -c "import ensurepip" 2>/dev/null || echo 
 system-deps: | $(STAMPS)
 	$(call apt_install,$(APT_PACKAGES) $(VENV_APT_PACKAGE))
 
+demo-deps: system-deps
+	$(call apt_install,$(DEMO_APT_PACKAGES))
+
 test-deps: system-deps
 	$(call apt_install,$(TEST_APT_PACKAGES))
 
@@ -47,11 +53,12 @@ $(STAMPS)/venv: pyproject.toml | $(STAMPS)
 
 venv: system-deps $(STAMPS)/venv
 
-demo: venv
+demo: venv demo-deps
 	@rm -rf demo-output && mkdir -p demo-output
-	$(PY) -m hyperexport.samples ova demo-output/sample-vm.ova
-	$(VENV)/bin/hyperexport --provider local --vm demo-output/sample-vm.ova --output demo-output/migrated --convert
-	@echo; echo "qcow2 disks: $$(ls demo-output/migrated/*.qcow2)"; echo "report:      demo-output/migrated/migration-report.json"
+	$(PY) -m hyperexport.kvm demo-output/sample-vm.ova
+	$(VENV)/bin/hyperexport --provider local --vm demo-output/sample-vm.ova --output demo-output/migrated --convert --boot-check
+	@echo; echo "qcow2 disks: $$(ls demo-output/migrated/*.qcow2)"; echo "domain:      $$(ls demo-output/migrated/*.xml)"; \
+	  echo "report:      demo-output/migrated/migration-report.json"
 
 test: venv test-deps typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -71,6 +71,8 @@ def _attempt(plan: DomainPlan, sizes: list[int], accel: Accel, limit_s: float, o
     overlays = [_overlay(run_dir / f"overlay{i}.qcow2", size) for i, size in enumerate(sizes)]
     uefi_vars = None
     if plan.firmware.kind == "uefi":
+        if plan.firmware.vars_template is None:  # plan_domain always sets it for UEFI
+            raise InvalidInputError(f"{plan.name} boots with UEFI but has no OVMF variables template; install Debian's ovmf")
         uefi_vars = run_dir / "uefi-vars.fd"
         shutil.copyfile(plan.firmware.vars_template, uefi_vars)
     console, qemu_log = run_dir / "console.log", run_dir / "qemu.log"
@@ -140,10 +142,13 @@ _ADVICE = (
 
 
 def _verdict(plan: DomainPlan, attempt: _Attempt, options: BootCheckOptions, limit_s: float, fallback: str | None) -> BootCheckResult:
-    common = {"accel": attempt.accel, "seconds": round(attempt.elapsed, 2), "console_tail": attempt.tail, "kvm_fallback": fallback}
+    def result(passed: bool, message: str) -> BootCheckResult:
+        return BootCheckResult(passed=passed, accel=attempt.accel, seconds=round(attempt.elapsed, 2),
+                               seconds_to_marker=round(attempt.elapsed, 2) if passed else None,
+                               console_tail=attempt.tail, kvm_fallback=fallback, message=message)
+
     if attempt.outcome == "marker":
-        return BootCheckResult(passed=True, seconds_to_marker=round(attempt.elapsed, 2), **common,
-                               message=f"{plan.name} booted under {attempt.accel.upper()}: its serial console showed the "
+        return result(True, f"{plan.name} booted under {attempt.accel.upper()}: its serial console showed the "
                                        f"marker after {attempt.elapsed:.1f}s")
     what = {
         "timeout": f"no console line matched the marker {options.marker!r} within {limit_s:.0f}s",
@@ -155,11 +160,8 @@ def _verdict(plan: DomainPlan, attempt: _Attempt, options: BootCheckOptions, lim
         "flood": f"the guest wrote more than {MAX_CONSOLE_BYTES // MiB} MiB to its serial console",
     }[attempt.outcome]
     qemu_said = f"\nqemu said: {attempt.qemu_log[-800:]}" if attempt.returncode and attempt.qemu_log else ""
-    return BootCheckResult(
-        passed=False, **common,
-        message=f"the boot check of {plan.name} failed under {attempt.accel.upper()}: {what}.{qemu_said}\n"
-                f"Last console lines:\n{attempt.tail or '(the serial console stayed empty)'}\n{_ADVICE}",
-    )
+    return result(False, f"the boot check of {plan.name} failed under {attempt.accel.upper()}: {what}.{qemu_said}\n"
+                         f"Last console lines:\n{attempt.tail or '(the serial console stayed empty)'}\n{_ADVICE}")
 
 
 def boot_check(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from ..errors import InvalidInputError
 from ..manifest import ArtifactManifest
@@ -66,7 +67,7 @@ def plan_domain(manifest: ArtifactManifest, disk_paths: Sequence[Path], options:
     fmt = options.disk_format or manifest.output.format
     if fmt not in ("qcow2", "raw"):
         raise InvalidInputError(f"disks in {fmt} cannot be attached to a KVM domain; convert them to qcow2 or raw")
-    bus = "virtio" if options.virtio else "sata"
+    bus: Literal["virtio", "sata"] = "virtio" if options.virtio else "sata"
     ordered = sorted(zip(manifest.disks, disk_paths), key=lambda pair: pair[0].boot_order_hint)
     disks = [
         DiskPlan(id=d.id, path=Path(p).absolute(), format=fmt, bus=bus, target=_disk_target(bus, i), boot_order=i + 1)

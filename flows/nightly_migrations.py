@@ -7,7 +7,10 @@ checked first (provider, options, credentials block); one bad entry refuses
 the whole plan before any run starts. Each VM then gets its own migrate-vm
 flow run of the ``deployment``, linked to this run: it shows, fails and is
 retried on its own in the UI, and the tag concurrency limits cap how many
-touch a provider at once across all workers. This run does not wait for them.
+touch a provider at once across all workers. This run then waits (up to
+``wait_hours``; 0: not at all) for every VM's run to end and sums the plan up
+in its ``nightly-summary`` table artifact (``flows.plan_status`` prints the
+same table at any time); it fails when a VM's run did not complete.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import yaml
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Failed
 
 from blocks import check_credentials_block
 from blocks.plan import MigrationPlan, MigrationPlanBlock
@@ -26,6 +30,7 @@ from hyperexport.providers.registry import get_provider
 from hyperexport.validate_input import build, name_field
 
 from .migrate_vm import vm_label
+from .plan_status import as_table, counts, wait_until_ended
 
 DEFAULT_PLAN_VARIABLE = "hyperexport-nightly-plan"
 
@@ -125,8 +130,9 @@ def nightly_migrations(
     plan_block: str | None = None,
     plan: MigrationPlan | None = None,
     deployment: str = "migrate-vm/migrate-vm",
+    wait_hours: float = 20.0,
 ) -> list[str]:
-    """Start one migrate-vm flow run per VM of the plan; returns their flow run ids.
+    """Start one migrate-vm flow run per VM of the plan, then sum their outcome up; returns their flow run ids.
 
     Args:
         plan_variable: Name of a Prefect variable holding the plan as JSON ({"vms": [...]}).
@@ -134,9 +140,11 @@ def nightly_migrations(
         plan_block: Name of a Hyperexport Migration Plan block.
         plan: The plan itself, one entry per VM.
         deployment: The migrate-vm deployment that runs each VM.
+        wait_hours: How long to wait for the VMs' runs to end before summing the plan up (0: do not wait).
     """
     from prefect.deployments import run_deployment
     from prefect.runtime import flow_run
+    from prefect.utilities.urls import url_for
 
     logger = get_run_logger()
     where, loaded = load_plan(plan, plan_file, plan_variable, plan_block)
@@ -153,7 +161,8 @@ def nightly_migrations(
             idempotency_key=f"nightly-{parent}-{index}",  # a retried nightly run starts no VM twice
         )
         ids.append(str(run.id))
-        rows.append(f"| {index} | {request.provider.value} | {vm_label(request)} | {run.name} | `{run.id}` |")
+        link = url_for("flow-run", obj_id=run.id) or ""
+        rows.append(f"| {index} | {request.provider.value} | {vm_label(request)} | [{run.name}]({link}) | `{run.id}` |")
         logger.info("started %s for %s VM %s", run.name, request.provider.value, vm_label(request))
     create_markdown_artifact(
         key="nightly-migrations",
@@ -162,4 +171,11 @@ def nightly_migrations(
         ),
         description=f"{len(ids)} migrate-vm run(s) started",
     )
+    if wait_hours <= 0 or parent == "local":
+        return ids
+    summary = wait_until_ended(parent, expected=len(ids), hours=wait_hours)
+    create_table_artifact(key="nightly-summary", table=as_table(summary), description=f"Nightly plan from {where}: {counts(summary)}")
+    logger.info("plan summed up: %s", counts(summary))
+    if any(row.state != "Completed" for row in summary) or len(summary) < len(ids):
+        return Failed(message=f"not every VM was migrated: {counts(summary)} (see the nightly-summary artifact)")
     return ids

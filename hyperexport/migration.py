@@ -73,6 +73,11 @@ def preflight(request: MigrationRequest) -> Any:
     prepare_output_dir(request.output_dir)
     if request.convert:
         make_converter(request.converter, request.converter_config).validate()
+    if request.kvm.boot_check and not _attachable(request):
+        raise InvalidInputError(
+            f"the boot check boots qcow2 or raw disks, not {request.convert_options.target_format.value}; "
+            "convert to qcow2 for the check, or leave it off", field="kvm.boot_check",
+        )
     return options
 
 
@@ -178,10 +183,14 @@ def _outputs(request: MigrationRequest, disks: list[StagedDisk]) -> list[Path]:
     return [output_path(request.output_dir, d.id, request.convert_options.target_format.value) for d in disks]
 
 
+def _attachable(request: MigrationRequest) -> bool:
+    return request.convert_options.target_format.value in ("qcow2", "raw")
+
+
 def write_domain(request: MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> DomainResult | None:
     """The libvirt domain of the converted VM beside its disks (unless turned off, or nothing was converted)."""
-    if not request.kvm.domain or not request.convert or request.convert_options.dry_run:
-        return None
+    if not request.kvm.domain or not request.convert or request.convert_options.dry_run or not _attachable(request):
+        return None  # a vmdk output is for another hypervisor, not for a KVM domain
     return kvm_output.write_domain(manifest_path, _outputs(request, disks), request.kvm, request.output_dir)
 
 

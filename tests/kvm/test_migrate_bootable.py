@@ -57,3 +57,18 @@ def test_a_guest_that_cannot_boot_fails_the_run_with_its_console(prefect_server,
     assert_identical(broken, "raw", tmp_path / "out" / "disk-0.qcow2")  # converted faithfully; the guest was broken
     assert _sha(broken) == before
     assert not list((tmp_path / "out").glob(".boot-check-*")), "the boot check's overlays are removed"
+
+
+def test_a_boot_check_of_vmdk_outputs_is_refused_before_any_work(bootable_raw, tmp_path):
+    import pytest
+
+    from hyperexport.errors import InvalidInputError
+    from hyperexport.migration import MigrationRequest, preflight
+    from hyperexport.validate_input import build
+
+    request = build(MigrationRequest, provider="local", source={"source": str(bootable_raw)},
+                    export={"output_dir": str(tmp_path / "out")}, converter="qemu-img",
+                    convert_options={"target_format": "vmdk"}, kvm={"boot_check": True})
+    with pytest.raises(InvalidInputError) as refused:
+        preflight(request)
+    assert refused.value.field == "kvm.boot_check" and "qcow2 or raw" in str(refused.value)

@@ -11,7 +11,7 @@ DEMO_APT_PACKAGES := linux-image-amd64 qemu-system-x86 ovmf mtools dosfstools fd
 # Guest fixes (hyper2kvm FIX through libguestfs) are tested for real: the appliance needs a kernel.
 # The session's Prefect server runs on a throwaway PostgreSQL cluster (tests/support/postgres.py).
 TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) libguestfs-tools python3-guestfs e2fsprogs postgresql
-BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux
+BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux $(DEMO_APT_PACKAGES) libguestfs-tools python3-guestfs virt-v2v nbdkit
 PYTEST_ARGS ?=
 
 .PHONY: demo test typecheck bench bootstrap system-deps demo-deps test-deps bench-deps venv clean

@@ -80,7 +80,7 @@ def test_nightly_run_starts_one_migrate_vm_run_per_vm_capped_by_the_tag_limit(st
     Variable.set("test-nightly-plan", plan, overwrite=True)
 
     nightly = start_deployment("nightly-migrations/nightly-migrations", {"plan_variable": "test-nightly-plan"})
-    nightly = wait_for_state(nightly.id, timeout=120)
+    nightly = wait_for_state(nightly.id, timeout=420)  # it waits for its VMs (wait_hours), then sums the plan up
     assert nightly.state.is_completed(), nightly.state.message
 
     with client() as c:

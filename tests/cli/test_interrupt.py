@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 from support.migrate import assert_identical

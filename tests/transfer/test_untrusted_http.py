@@ -12,7 +12,7 @@ from hyperexport.errors import InvalidInputError, IntegrityError, SourceNotFound
 from hyperexport.transfer import HttpRangeSource, SourceChangedError, TransferOptions, download
 from hyperexport.transfer.journal import sidecar_path
 
-from ._helpers import KiB, MiB, fast_options, leftovers, sha256
+from ._helpers import MiB, fast_options, leftovers, sha256
 
 PASSWORD = "s3cr3t-Pa55"
 TOKEN = "sig=QUERYTOKEN42"

@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from sandbox import CLI, ENGINE, one_through_cli
+from sandbox import ENGINE, one_through_cli
 
 from hyperexport.errors import InvalidInputError, UnsafeArchiveError, UnsafeImageError
 from hyperexport.samples import make_ova, make_ovf

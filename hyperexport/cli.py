@@ -128,9 +128,7 @@ def _secrets_out_of_parameters(provider: str, source: dict) -> dict:
     task inputs and results show them masked."""
     from pydantic import SecretStr
 
-    from .providers.registry import parse_options
-
-    options = parse_options(provider, source)
+    options = get_provider(provider).parse(source)
     typed = options.model_dump(exclude_unset=True, exclude_none=True)
     typed.update({name: value for name, value in options if isinstance(value, SecretStr)})
     return typed
@@ -176,9 +174,7 @@ def request_from_args(args: argparse.Namespace):
     elif args.provider is None:
         raise InvalidInputError("say where the VM is with --provider (or convert an existing manifest with --manifest)")
     else:
-        source = _source_options(args)
-    if args.manifest is None:
-        source = _secrets_out_of_parameters(args.provider, source)
+        source = _secrets_out_of_parameters(args.provider, _source_options(args))
     converter_config = {"binary_path": args.converter_binary} if args.converter_binary else {}
     if args.timeout:
         converter_config["timeout_seconds"] = args.timeout

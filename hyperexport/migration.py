@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .converters import make_converter
 from .kvm import output as kvm_output
-from .kvm.models import BootCheckResult, DomainResult, KvmOutput
+from .kvm.models import ATTACHABLE_FORMATS, BootCheckResult, DomainResult, KvmOutput
 from .converters.base import LogLine, discard, output_path
 from .errors import InvalidInputError, ProviderDetectionError, UnsafeImageError, ValidationError
 from .manifest import ManifestPipeline, PipelineStage, build_manifest, detect_provider, load_manifest, write_manifest
@@ -184,19 +184,23 @@ def _outputs(request: MigrationRequest, disks: list[StagedDisk]) -> list[Path]:
 
 
 def _attachable(request: MigrationRequest) -> bool:
-    return request.convert_options.target_format.value in ("qcow2", "raw")
+    return request.convert_options.target_format.value in ATTACHABLE_FORMATS
+
+
+def _converted(request: MigrationRequest) -> bool:
+    return request.convert and not request.convert_options.dry_run
 
 
 def write_domain(request: MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> DomainResult | None:
     """The libvirt domain of the converted VM beside its disks (unless turned off, or nothing was converted)."""
-    if not request.kvm.domain or not request.convert or request.convert_options.dry_run or not _attachable(request):
+    if not request.kvm.domain or not _converted(request) or not _attachable(request):
         return None  # a vmdk output is for another hypervisor, not for a KVM domain
     return kvm_output.write_domain(manifest_path, _outputs(request, disks), request.kvm, request.output_dir)
 
 
 def check_boot(request: MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> BootCheckResult | None:
     """Boot the converted VM under QEMU when asked (its disks are never written); ValidationError when it does not."""
-    if not request.kvm.boot_check or not request.convert or request.convert_options.dry_run:
+    if not request.kvm.boot_check or not _converted(request):
         return None
     return kvm_output.check_boot(manifest_path, _outputs(request, disks), request.kvm, request.output_dir)
 
@@ -229,10 +233,10 @@ def build_report(
     domain: DomainResult | None = None,
     boot: BootCheckResult | None = None,
 ) -> MigrationReport:
-    provider = request.provider.value
+    provider = get_provider(request.provider.value)
     return MigrationReport(
-        provider=provider,
-        source=source_description or get_provider(provider).describe(get_provider(provider).parse(request.source)),
+        provider=provider.name,
+        source=source_description or provider.describe(provider.parse(request.source)),
         vm_name=export.vm.vm_name,
         export_method=export.export_method,
         started_at=started,

@@ -1,6 +1,7 @@
 """The stages of one migration, and what becomes of the export's resources when the download fails.
 
-    export -> download (every disk) -> clean-up -> manifest -> detect -> convert -> validate -> report
+    export -> download (every disk) -> clean-up -> manifest -> detect -> convert -> validate -> domain
+    -> boot check -> report
 
 ``migration.run_migration`` runs the stages in this process; the migrate-vm flow runs each as a Prefect task
 (retried, cached, tagged). Both take the keep-or-clean decision and its message from here.
@@ -13,9 +14,6 @@ from typing import Any
 from .errors import PermanentError
 from .models import ExportResult
 from .providers.contract import Provider
-
-STAGES = ("export", "download", "cleanup", "manifest", "detect", "convert", "validate", "report")
-
 
 def clean_after_failed_download(export: ExportResult, error: BaseException) -> bool:
     """Remove what the export created once a download failed? Yes when retrying cannot help (a permanent error):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 OVMF_DIR = Path("/usr/share/OVMF")
+#: The disk formats a KVM domain attaches.
+ATTACHABLE_FORMATS: Final = ("qcow2", "raw")
 SAMPLE_MARKER_TEXT = "hyperexport-sample: root filesystem mounted, boot OK"
 # A getty's prompt on the serial console ("web01 login: "), or the bootable sample's own line.
 DEFAULT_MARKER = r"(?m)^\S+ login:\s*$|" + SAMPLE_MARKER_TEXT  # the text has no regex metacharacters

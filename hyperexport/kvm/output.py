@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import ConverterNotFoundError
 from ..manifest import load_manifest
 from .boot_check import boot_check, require_boot
-from .domain import build_domain_xml, define_domain, validate_domain_xml, write_domain_xml
+from .domain import define_domain, domain_xml, validate_domain_xml, write_domain_xml
 from .models import BootCheckResult, DomainResult, KvmOutput
 from .plan import plan_domain
 
@@ -17,7 +17,7 @@ def write_domain(manifest_path: Path, outputs: Sequence[Path], kvm: KvmOutput, o
     """``<name>.xml`` in ``output_dir``, validated against libvirt's schema (and defined, with ``define_uri``)."""
     manifest = load_manifest(manifest_path)
     plan = plan_domain(manifest, outputs, kvm.domain_options)
-    xml_path = write_domain_xml(build_domain_xml(manifest, outputs, kvm.domain_options), output_dir / f"{plan.name}.xml")
+    xml_path = write_domain_xml(domain_xml(plan), output_dir / f"{plan.name}.xml")
     try:
         verdict = validate_domain_xml(xml_path)
     except ConverterNotFoundError as error:  # the XML is still written; the check needs Debian's libvirt-clients

@@ -9,7 +9,7 @@ from typing import Literal
 
 from ..errors import InvalidInputError
 from ..manifest import ArtifactManifest
-from .models import OVMF_DIR, DiskPlan, DomainOptions, DomainPlan, FirmwarePlan, NicPlan
+from .models import ATTACHABLE_FORMATS, OVMF_DIR, DiskPlan, DomainOptions, DomainPlan, FirmwarePlan, NicPlan
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # XML 1.0 refuses these characters even escaped; a manifest may hold them.
@@ -65,7 +65,7 @@ def plan_domain(manifest: ArtifactManifest, disk_paths: Sequence[Path], options:
     name = domain_name(options.name or source_name)
     warnings: list[str] = []
     fmt = options.disk_format or manifest.output.format
-    if fmt not in ("qcow2", "raw"):
+    if fmt not in ATTACHABLE_FORMATS:
         raise InvalidInputError(f"disks in {fmt} cannot be attached to a KVM domain; convert them to qcow2 or raw")
     bus: Literal["virtio", "sata"] = "virtio" if options.virtio else "sata"
     ordered = sorted(zip(manifest.disks, disk_paths), key=lambda pair: pair[0].boot_order_hint)

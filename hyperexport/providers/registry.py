@@ -61,6 +61,3 @@ def providers() -> list[Provider[Any, Any]]:
     """Every registered provider, in registry order."""
     return [get_provider(name) for name in _registered()]
 
-
-def parse_options(name: str, options: dict[str, Any]) -> Any:
-    return get_provider(name).parse(options)

@@ -18,9 +18,9 @@ from ...image_safety import read_vmdk_descriptor
 from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, VmInfo
 from ...ovf import OvfDescriptor, parse_ovf
 from ...paths import check_relative_name, contained, public_url, require_regular_file, same_origin
-from ...staging import STAGING_DIR_NAME, fetch_url
+from ...staging import HTTP_DEFAULTS, STAGING_DIR_NAME, fetch_url
 from ...transfer import HttpRangeSource
-from ..contract import CliFlag, Provider, TransferDefaults
+from ..contract import CliFlag, Provider
 from ..session import ExportSession
 from .options import LocalOptions
 
@@ -174,8 +174,8 @@ class LocalProvider(Provider[LocalOptions, None]):
     flags = (CliFlag(flag="--vm", option="source", help="a disk image, OVA or OVF path or http(s) URL (local)"),)
     label_options = ("vm_name", "source")
     recommended_limit = 4
-    # Local files and one web server gain little beyond a few readers; 8 MiB ranges keep requests few.
-    transfer = TransferDefaults(connections=8, chunk_size=8 * 2**20)
+    # Its disks are plain http(s) URLs: the staging's defaults for those.
+    transfer = HTTP_DEFAULTS
 
     def check(self, options: LocalOptions, export: ExportOptions) -> None:
         scheme = urlsplit(options.source).scheme
@@ -194,9 +194,6 @@ class LocalProvider(Provider[LocalOptions, None]):
 
     def describe(self, options: LocalOptions) -> str:
         return f"local source {_shown(options.source)}"
-
-    def label(self, options: LocalOptions) -> str:
-        return super().label(options.model_copy(update={"source": _shown(options.source)}))
 
     def source_paths(self, options: LocalOptions) -> list[Path]:
         return _source_paths(options)

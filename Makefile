@@ -13,6 +13,9 @@ DEMO_APT_PACKAGES := linux-image-amd64 qemu-system-x86 ovmf mtools dosfstools fd
 TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) libguestfs-tools python3-guestfs e2fsprogs postgresql
 BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux $(DEMO_APT_PACKAGES) libguestfs-tools python3-guestfs virt-v2v nbdkit
 PYTEST_ARGS ?=
+# Each provider's test set-up (its Debian packages, emulators from npm, simulators built from source) lives in
+# mk/<provider>.mk: it adds to TEST_APT_PACKAGES and hangs its own targets on test-deps.
+-include $(sort $(wildcard mk/*.mk))
 
 .PHONY: demo test typecheck bench bootstrap system-deps demo-deps test-deps bench-deps venv clean
 

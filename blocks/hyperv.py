@@ -1,39 +1,18 @@
-"""Hyper-V: a Windows host reached over WinRM (ntlm, kerberos or credssp), TLS by default."""
+"""Hyper-V: a Windows host reached over WinRM (ntlm, kerberos, credssp; basic for local accounts), TLS by default,
+and the SMB login that reads its VHDX files (the WinRM one unless given)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
 
-
-@dataclass(frozen=True)
-class HypervLogin:
-    """What the hyperv provider takes as ``credentials`` (its repr masks the password)."""
-
-    endpoint: str
-    user: str
-    password: SecretStr
-    transport: str
-    verify_tls: bool
-    ca_bundle: str | None
-
-    def session(self) -> Any:
-        """A ``winrm.Session`` to run PowerShell on the host."""
-        import winrm
-
-        extra: dict[str, Any] = {"server_cert_validation": "validate" if self.verify_tls else "ignore"}
-        if self.ca_bundle:
-            extra["ca_trust_path"] = self.ca_bundle
-        return winrm.Session(
-            self.endpoint, auth=(self.user, self.password.get_secret_value()), transport=self.transport, **extra
-        )
+from hyperexport.providers.hyperv import HypervLogin
 
 
 class HypervCredentials(CredentialsBlock):
-    """A Hyper-V host login over WinRM.
+    """A Hyper-V host login over WinRM, and over SMB for its disks.
 
     Example:
         ```python
@@ -44,16 +23,21 @@ class HypervCredentials(CredentialsBlock):
     """
 
     _block_type_name = "Hyperexport Hyper-V Credentials"
-    _description = "WinRM login to a Hyper-V host that hyperexport uses to export VMs."
+    _description = "WinRM login to a Hyper-V host that hyperexport uses to export VMs, and the SMB login that reads their disks."
 
     host: str = Field(description="Hyper-V host name or address.", min_length=1)
     user: str = Field(description=r"User, e.g. CORP\migrator or migrator@corp.example.", min_length=1)
     password: SecretStr = Field(description="Password of the user.")
-    transport: Literal["ntlm", "kerberos", "credssp"] = Field(default="ntlm", description="WinRM authentication.")
+    transport: Literal["ntlm", "kerberos", "credssp", "basic"] = Field(
+        default="ntlm", description="WinRM authentication (basic: local accounts only, over TLS)."
+    )
     use_tls: bool = Field(default=True, description="WinRM over HTTPS (port 5986); off: HTTP (5985), not recommended.")
     port: int | None = Field(default=None, ge=1, le=65535, description="WinRM port; default 5986 with TLS, 5985 without.")
     verify_tls: bool = Field(default=True, description="Verify the host's TLS certificate.")
     ca_bundle: str | None = Field(default=None, description="Path on every worker to a PEM CA bundle for the host's certificate.")
+    smb_user: str | None = Field(default=None, description="SMB user that reads the VHDX files; default: the WinRM user.")
+    smb_password: SecretStr | None = Field(default=None, description="Password of the SMB user; default: the WinRM password.")
+    smb_port: int = Field(default=445, ge=1, le=65535, title="SMB port", description="SMB port of the host (445).")
 
     @property
     def endpoint(self) -> str:
@@ -61,7 +45,11 @@ class HypervCredentials(CredentialsBlock):
         return f"{scheme}://{self.host}:{self.port or default_port}/wsman"
 
     def engine_credentials(self) -> HypervLogin:
-        return HypervLogin(self.endpoint, self.user, self.password, self.transport, self.verify_tls, self.ca_bundle)
+        return HypervLogin(
+            endpoint=self.endpoint, user=self.user, password=self.password, transport=self.transport,
+            verify_tls=self.verify_tls, ca_bundle=self.ca_bundle, smb_user=self.smb_user,
+            smb_password=self.smb_password, smb_port=self.smb_port,
+        )
 
     def get_client(self) -> Any:
         return self.engine_credentials().session()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "local": "hyperexport.providers.local:provider",
     "aws": "hyperexport.providers.aws:provider",
+    "hyperv": "hyperexport.providers.hyperv:provider",
 }
 
 ENTRY_POINT_GROUP = "hyperexport.providers"

@@ -1,0 +1,234 @@
+"""VHDX files on an SMB share (smbprotocol), as ``ByteRangeSource``s, and the UNC paths that name them.
+
+Every path comes from the host (Get-VMHardDiskDrive, Get-ChildItem) and is hostile until checked: a drive
+path or a UNC path of plain components only (no ``..``, no separators or control characters inside one).
+A disk's location is ``smb://SERVER/SHARE/DIR/FILE`` (components joined with ``/``); ``open_disk`` parses it
+back. Each ranged read opens the file, reads its range at its offset and closes it, from as many threads as the
+engine runs, over connections kept per source; the size the host reported is checked before a byte moves.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import AccessDeniedError, HyperExportError, InvalidInputError, SourceNotFoundError, TransferError, UnsafeImageError
+from ...transfer import SourceChangedError, SourceInfo, TransferOptions
+from .credentials import HypervLogin, smbclient_module
+
+SCHEME = "smb://"
+#: Largest VHDX Hyper-V makes (64 TiB), plus its metadata.
+MAX_VHDX_BYTES = 64 * 2**40 + 2**30
+_BAD_COMPONENT = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+_DRIVE_PATH = re.compile(r"^([A-Za-z]):\\(.*)$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+
+
+def components(path: str, what: str) -> list[str]:
+    """The plain components of a backslash-separated path (empty ones dropped); refuses ``..`` and odd characters."""
+    parts = [p for p in path.split("\\") if p]
+    for part in parts:
+        if part in (".", "..") or _BAD_COMPONENT.search(part) or part != part.strip() and part.strip() == "":
+            raise UnsafeImageError(f"{what} {path!r} has the component {part!r}, which hyperexport does not follow")
+    return parts
+
+
+@dataclass(frozen=True)
+class SmbPath:
+    server: str
+    share: str
+    parts: tuple[str, ...] = ()
+
+    @classmethod
+    def from_unc(cls, unc: str, what: str = "SMB path") -> SmbPath:
+        """``\\\\server\\share\\dir`` as an SmbPath (InvalidInputError when it is not one)."""
+        if not unc.startswith("\\\\"):
+            raise InvalidInputError(f"{what} {unc!r} is not a UNC path like \\\\host\\share", field="source.share")
+        try:
+            server, share, *rest = components(unc[2:], what)
+        except ValueError:
+            raise InvalidInputError(f"{what} {unc!r} names no share: give it as \\\\host\\share", field="source.share") from None
+        except UnsafeImageError as error:
+            raise InvalidInputError(str(error), field="source.share") from None
+        if not _HOST.match(server):
+            raise InvalidInputError(f"{what} {unc!r}: {server!r} is not a host name or address", field="source.share")
+        return cls(server, share, tuple(rest))
+
+    @classmethod
+    def from_location(cls, location: str) -> SmbPath:
+        if not location.startswith(SCHEME):
+            raise InvalidInputError(f"the hyperv provider reads smb://server/share/path locations, not {location!r}")
+        server, share, *rest = location[len(SCHEME):].split("/")
+        for part in [share, *rest]:
+            if not part or part in (".", "..") or _BAD_COMPONENT.search(part):
+                raise UnsafeImageError(f"disk location {location!r} has the component {part!r}; refusing it")
+        return cls(server, share, tuple(rest))
+
+    def child(self, *parts: str) -> SmbPath:
+        return SmbPath(self.server, self.share, (*self.parts, *parts))
+
+    @property
+    def unc(self) -> str:
+        return "\\\\" + "\\".join((self.server, self.share, *self.parts))
+
+    @property
+    def location(self) -> str:
+        return SCHEME + "/".join((self.server, self.share, *self.parts))
+
+
+def host_path_on_share(host_path: str, share: SmbPath | None, share_local: str | None, admin_server: str) -> SmbPath:
+    """Where a host-local file (``D:\\VMs\\a.vhdx``) is read over SMB: below ``share`` when it is under the share's
+    local directory, else on the admin share of its drive (``\\\\host\\D$\\VMs\\a.vhdx``)."""
+    match = _DRIVE_PATH.match(host_path or "")
+    if not match:
+        raise UnsafeImageError(f"the host reported the disk path {host_path!r}, which is not a local drive path")
+    parts = components(match.group(2), "disk path")
+    if share is not None and share_local:
+        local = _DRIVE_PATH.match(share_local)
+        if local and local.group(1).lower() == match.group(1).lower():
+            base = [p.lower() for p in components(local.group(2), "share path")]
+            if [p.lower() for p in parts[: len(base)]] == base:
+                return share.child(*parts[len(base):])
+    return SmbPath(admin_server, f"{match.group(1).upper()}$", tuple(parts))
+
+
+@contextmanager
+def smb_errors(action: str, path: SmbPath, login: HypervLogin) -> Iterator[None]:
+    """smbprotocol's errors while doing ``action`` on ``path`` as hyperexport's (never quoting a password)."""
+    try:
+        yield
+    except HyperExportError:
+        raise
+    except Exception as error:  # noqa: BLE001 - translated below, the rest re-raised as TransferError
+        raise _translate(error, action, path, login) from None
+
+
+_DENIED = {0xC000006D, 0xC0000022, 0xC000006E, 0xC0000072, 0xC0000071, 0xC0000064, 0xC000015B}
+_NOT_FOUND = {0xC0000034, 0xC000003A, 0xC0000225}
+
+
+def _translate(error: Exception, action: str, path: SmbPath, login: HypervLogin) -> HyperExportError:
+    status = getattr(error, "ntstatus", None) or getattr(error, "status", None)
+    name = type(error).__name__
+    where = f"{action} {path.unc}"
+    if status in _DENIED or name in ("LogonFailure", "AccessDenied", "SpnegoError", "BadSignature"):
+        return AccessDeniedError(
+            f"the SMB server {path.server} denied {login.smb_username!r} {where} (NTSTATUS {status or 0:#x}). Check "
+            "the SMB user and password (the credentials block's smb_user/smb_password, else its WinRM login) and that "
+            f"the user may read the share {path.share} (on the host: Grant-SmbShareAccess, and the folder's NTFS "
+            "permissions).",
+            field="credentials_block",
+        )
+    if status == 0xC00000CC or (status in _NOT_FOUND and not path.parts):
+        return SourceNotFoundError(
+            f"the SMB server {path.server} has no share named {path.share!r} ({where}). Check the share name "
+            "(Get-SmbShare on the host); an admin share such as C$ needs an administrator.",
+            field="source.share",
+        )
+    if status in _NOT_FOUND or isinstance(error, FileNotFoundError):
+        return SourceNotFoundError(f"{path.unc} does not exist on the SMB server ({where}); was it moved or deleted?")
+    if isinstance(error, (ConnectionError, TimeoutError, OSError, ValueError)) or "Connection" in name:
+        return TransferError(
+            f"cannot reach the SMB server {path.server} on port {login.smb_port} while {where} ({name}). Check the "
+            "host name, that SMB (port 445, or the credentials block's smb_port) is open to this worker, and the "
+            "firewall."
+        )
+    return TransferError(f"SMB failed while {where}: {name}")
+
+
+class SmbFileSource:
+    """Ranged reads of one file on a share. Thread-safe; see the module docstring."""
+
+    def __init__(self, login: HypervLogin, path: SmbPath, *, expected_size: int | None) -> None:
+        self.login, self.path, self.expected_size = login, path, expected_size
+        self.name = path.unc
+        self._read_size = 1024 * 1024
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._size: int | None = None
+
+    def configure(self, options: TransferOptions) -> None:
+        self._read_size = options.read_size
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "username": self.login.smb_username, "password": self.login.smb_secret(), "port": self.login.smb_port,
+            "connection_cache": self._cache,
+        }
+
+    def describe(self) -> SourceInfo:
+        smbclient = smbclient_module()
+        with smb_errors("reading the attributes of", self.path, self.login), self._lock:
+            st = smbclient.stat(self.path.unc, **self._kwargs())
+        size = int(st.st_size)
+        if size > MAX_VHDX_BYTES:
+            raise UnsafeImageError(f"{self.name} is {size} bytes, more than any VHDX can be; refusing it")
+        if self.expected_size is not None and size != self.expected_size:
+            raise SourceChangedError(
+                f"{self.name} is {size} bytes on the share but the host reported {self.expected_size}: it changed "
+                "since the export. Run again."
+            )
+        self._size = size
+        return SourceInfo(size=size, identity=f"smb:{self.path.location}:{size}:{st.st_mtime_ns}:{st.st_ino}")
+
+    def read_range(self, offset: int, length: int) -> Iterator[bytes]:
+        smbclient = smbclient_module()
+        with smb_errors(f"reading bytes {offset}-{offset + length - 1} of", self.path, self.login):
+            with smbclient.open_file(self.path.unc, mode="rb", buffering=0, share_access="r", **self._kwargs()) as handle:
+                handle.seek(offset)
+                remaining = length
+                while remaining:
+                    chunk = handle.read(min(self._read_size, remaining))
+                    if not chunk:
+                        raise SourceChangedError(f"{self.name} shrank while being read: nothing at offset {offset + length - remaining}")
+                    remaining -= len(chunk)
+                    yield chunk
+
+    def close(self) -> None:
+        smbclient = smbclient_module()
+        with self._lock:
+            try:
+                smbclient.reset_connection_cache(connection_cache=self._cache)
+            except Exception:  # noqa: BLE001 - a connection already gone needs no closing
+                self._cache.clear()
+
+
+class SmbShare:
+    """Directory operations on the export share: does it answer, what is under the run's directory, remove it."""
+
+    def __init__(self, login: HypervLogin) -> None:
+        self.login = login
+        self._cache: dict[str, Any] = {}
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"username": self.login.smb_username, "password": self.login.smb_secret(), "port": self.login.smb_port,
+                "connection_cache": self._cache}  # fmt: skip
+
+    def check_readable(self, path: SmbPath) -> None:
+        smbclient = smbclient_module()
+        with smb_errors("listing", path, self.login):
+            smbclient.listdir(path.unc, **self._kwargs())
+
+    def exists(self, path: SmbPath) -> bool:
+        smbclient = smbclient_module()
+        with smb_errors("looking for", path, self.login):
+            return bool(smbclient.path.isdir(path.unc, **self._kwargs()))
+
+    def remove_tree(self, path: SmbPath) -> None:
+        smbclient = smbclient_module()
+        from smbclient import shutil as smb_shutil
+
+        with smb_errors("removing", path, self.login):
+            if smbclient.path.isdir(path.unc, **self._kwargs()):
+                smb_shutil.rmtree(path.unc, **self._kwargs())
+
+    def close(self) -> None:
+        smbclient = smbclient_module()
+        try:
+            smbclient.reset_connection_cache(connection_cache=self._cache)
+        except Exception:  # noqa: BLE001
+            self._cache.clear()

@@ -1,0 +1,139 @@
+"""Fixtures of the hyperv provider's tests: one Samba and one fake WinRM host per session, the inventory reset
+before each test.
+
+The host's C: drive and its export share are Samba shares (``C$``, ``exports``) over tmp directories holding
+real VHDX files made with qemu-img from the session's sample raw images.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.hyperv_host import FakeDisk, FakeHost, FakeVm
+from support.hyperv_samba import SMB_PASSWORD, SMB_USER, Samba
+from support.hyperv_winrm import WinrmServer
+
+from hyperexport.migration import MigrationRequest
+from hyperexport.providers.hyperv import HypervLogin
+from hyperexport.validate_input import build
+
+WINRM_USER = "HV01\\migrator"
+WINRM_PASSWORD = "Winrm-Pa55-w0rd!"
+SECRETS = (WINRM_PASSWORD, SMB_PASSWORD)
+HOSTILE = "x'; Remove-Item C:\\ -Recurse; '"
+VM_DIR = "C:\\Hyper-V\\Virtual Hard Disks"
+
+
+def vhdx(raw: Path, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic", str(raw), str(dest)], check=True)
+    return dest
+
+
+def differencing(base: Path, dest: Path) -> Path:
+    """``base`` with the VHDX File Parameters' HasParent bit set: what Hyper-V writes as a checkpoint's .avhdx,
+    as far as a reader can tell (qemu-img makes no differencing VHDX)."""
+    data = bytearray(base.read_bytes())
+    params = bytes.fromhex("3767a1ca36fa434db3b633f0aa44e76b")  # CAA16737-FA36-4D43-B3B6-33F0AA44E76B, little-endian
+    table = data.index(b"metadata")  # the metadata region begins with its table's signature
+    entry = data.find(params, table)
+    offset = int.from_bytes(data[entry + 16 : entry + 20], "little")
+    data[table + offset + 4] |= 0x02  # Flags: HasParent
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+@dataclass
+class Lab:
+    samba: Samba
+    host: FakeHost
+    winrm: WinrmServer
+    root: Path
+    boot_raw: Path
+    data_raw: Path
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "E" / "exports"
+
+    @property
+    def share(self) -> str:
+        return "\\\\127.0.0.1\\exports"
+
+    def login(self, **changes) -> HypervLogin:
+        fields = dict(endpoint=self.winrm.endpoint, user=WINRM_USER, password=WINRM_PASSWORD, transport="basic",
+                      verify_tls=False, smb_user=SMB_USER, smb_password=SMB_PASSWORD, smb_port=self.samba.port)  # fmt: skip
+        return HypervLogin(**{**fields, **changes})
+
+    def checkpoints(self) -> list[tuple[str, str]]:
+        return [(vm.name, c["name"]) for vm in self.host.vms for c in vm.checkpoints]
+
+    def run_dirs(self) -> list[str]:
+        return sorted(p.name for p in (self.exports / "hyperexport").iterdir()) if (self.exports / "hyperexport").is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def hyperv_lab(tmp_path_factory, base_raw, second_raw):
+    root = tmp_path_factory.mktemp("hyperv-lab")
+    for name in ("C", "E/exports", "denied"):
+        (root / name).mkdir(parents=True)
+    disks = root / "C" / "Hyper-V" / "Virtual Hard Disks"
+    vhdx(base_raw, disks / "web01-os.vhdx")
+    vhdx(second_raw, disks / "web01-data.vhdx")
+    shutil.copyfile(disks / "web01-os.vhdx", disks / "tiny-os.vhdx")
+    differencing(disks / "web01-os.vhdx", disks / "chain-os_6A1B2C3D.avhdx")
+    shutil.copyfile(disks / "web01-os.vhdx", disks / "chain-os.vhdx")
+    host = FakeHost(drives={"C": root / "C", "E": root / "E"}, shares={"exports": "E:\\exports", "C$": "C:\\"})
+    samba = Samba(root / "samba", {"C$": root / "C", "exports": root / "E" / "exports", "denied": root / "denied"}, denied=("denied",))
+    samba.start()
+    winrm = WinrmServer(host, WINRM_USER, WINRM_PASSWORD, root / "winrm.log").start()
+    try:
+        yield Lab(samba, host, winrm, root, base_raw, second_raw)
+    finally:
+        winrm.stop()
+        samba.stop()
+
+
+def inventory() -> list[FakeVm]:
+    """web01: a generation 2 VM whose data disk is listed before its boot disk (the firmware boots SCSI 0:0)."""
+    disk = lambda slot, name, size=64 * 2**20, **kw: FakeDisk("SCSI", 0, slot, f"{VM_DIR}\\{name}", size, **kw)  # noqa: E731
+    return [
+        FakeVm("web01", [disk(1, "web01-data.vhdx", 32 * 2**20), disk(0, "web01-os.vhdx")], boot=("SCSI", 0, 0),
+               nics=[("Network Adapter", "00155D010203", "External"), ("Backup", "00155D0A0B0C", "Private")]),  # fmt: skip
+        FakeVm("twin", [disk(0, "tiny-os.vhdx")], boot=("SCSI", 0, 0)),
+        FakeVm("twin", [disk(0, "tiny-os.vhdx")], boot=("SCSI", 0, 0), state="Off"),
+        FakeVm("db01", [disk(0, "tiny-os.vhdx"), FakeDisk("SCSI", 0, 1, None, disk_number=2)], boot=("SCSI", 0, 0)),
+        FakeVm("chain01", [disk(0, "chain-os_6A1B2C3D.avhdx", parent=f"{VM_DIR}\\chain-os.vhdx")], boot=("SCSI", 0, 0)),
+        FakeVm(HOSTILE, [disk(0, "tiny-os.vhdx")], generation=1, secure_boot=False),
+        FakeVm("novss", [disk(0, "tiny-os.vhdx")], boot=("SCSI", 0, 0),
+               checkpoint_refusal="Production checkpoints cannot be created for 'novss': the backup integration service is not running."),  # fmt: skip
+    ]
+
+
+@pytest.fixture
+def hyperv(hyperv_lab) -> Lab:
+    """The lab with a fresh inventory, an admin user and an empty export share."""
+    host = hyperv_lab.host
+    with host.lock:
+        host.vms = inventory()
+        host.identity = {"user": WINRM_USER, "computer": "HV01", "hyperv_admin": True, "administrator": False}
+        host.export_space = None
+        host.received.clear()
+    shutil.rmtree(hyperv_lab.exports / "hyperexport", ignore_errors=True)
+    hyperv_lab.winrm.auth_failures = 0
+    return hyperv_lab
+
+
+@pytest.fixture
+def make_request():
+    """``make_request(output, vm=..., **options)``: a MigrationRequest for the hyperv provider."""
+
+    def make(output: Path, *, export: dict | None = None, block: str | None = None, **source) -> MigrationRequest:
+        return build(MigrationRequest, provider="hyperv", source=source, export={"output_dir": str(output), **(export or {})},
+                     converter="qemu-img", credentials_block=block)  # fmt: skip
+
+    return make

@@ -1,0 +1,29 @@
+"""The checkpoint method, engine level: a two-disk VM to two qcow2 disks, boot disk first, the checkpoint gone."""
+
+from __future__ import annotations
+
+from conftest import SECRETS
+from support.migrate import assert_identical
+
+from hyperexport import migration
+
+
+def test_two_disks_migrate_through_a_checkpoint_boot_disk_first(hyperv, make_request, tmp_path, caplog):
+    request = make_request(tmp_path / "out", vm="web01")
+
+    report = migration.run_migration(request, credentials=hyperv.login())
+
+    assert report.success and report.export_method == "checkpoint"
+    outputs = report.conversion.converted_files
+    assert [p.name for p in outputs] == ["disk-0.qcow2", "disk-1.qcow2"]
+    assert_identical(hyperv.boot_raw, "raw", outputs[0])  # the boot disk first, though listed second by the host
+    assert_identical(hyperv.data_raw, "raw", outputs[1])
+    assert [d.format.value for d in report.disks] == ["vhdx", "vhdx"]
+    manifest = report.manifest_path.read_text()
+    assert '"vhdx"' in manifest
+    assert hyperv.checkpoints() == [], "the run's checkpoint was not removed"
+    web01 = next(vm for vm in hyperv.host.vms if vm.name == "web01")
+    assert web01.checkpoint_type == "Production" and all(d.path.endswith(".vhdx") for d in web01.disks)
+    for text in [report.model_dump_json(), caplog.text, *(p.read_text() for p in (tmp_path / "out").glob("*.json"))]:
+        for secret in SECRETS:
+            assert secret not in text

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from typing import Any
 
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr, field_validator
 
+from hyperexport.providers.gcp import GcpLogin
+from hyperexport.providers.gcp.credentials import ENDPOINT
+
 _KEY_FIELDS = ("type", "client_email", "private_key", "token_uri")
 
-
-class GcpLogin(NamedTuple):
-    """What the gcp provider takes as ``credentials``: google-auth credentials and the project."""
-
-    credentials: Any
-    project: str
+__all__ = ["GcpLogin", "GcpServiceAccount"]
 
 
 class GcpServiceAccount(CredentialsBlock):
@@ -37,6 +35,14 @@ class GcpServiceAccount(CredentialsBlock):
         description="The whole JSON key file of the service account (IAM → Service accounts → Keys → Add key → JSON)."
     )
     project: str | None = Field(default=None, description="Project of the VMs; default: the key's project_id.")
+    compute_endpoint: str | None = Field(
+        default=None, pattern=ENDPOINT,
+        description="Compute Engine API root for a private endpoint; default: https://compute.googleapis.com.",
+    )
+    storage_endpoint: str | None = Field(
+        default=None, pattern=ENDPOINT,
+        description="Cloud Storage API root for a private endpoint; default: https://storage.googleapis.com.",
+    )
 
     @field_validator("service_account_info")
     @classmethod
@@ -69,4 +75,7 @@ class GcpServiceAccount(CredentialsBlock):
         )
 
     def engine_credentials(self) -> GcpLogin:
-        return GcpLogin(self.get_client(), self.effective_project or "")
+        return GcpLogin(
+            credentials=self.get_client(), project=self.effective_project or "",
+            compute_endpoint=self.compute_endpoint, storage_endpoint=self.storage_endpoint,
+        )

@@ -1,0 +1,40 @@
+"""Wait for Compute Engine operations, polled through the operations clients of the same endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..polling import wait_for
+from .clients import GcpContext
+from .errors import operation_error, translated
+
+
+def _refresh(ctx: GcpContext, operation: Any) -> Any:
+    if operation.zone:
+        return ctx.compute("ZoneOperations").get(project=ctx.project, zone=ctx.zone, operation=operation.name)
+    if operation.region:
+        return ctx.compute("RegionOperations").get(project=ctx.project, region=ctx.region, operation=operation.name)
+    return ctx.compute("GlobalOperations").get(project=ctx.project, operation=operation.name)
+
+
+def wait(ctx: GcpContext, operation: Any, *, action: str, subject: str | None = None, timeout: float, interval: float) -> Any:
+    """Poll ``operation`` (a compute_v1.Operation) until DONE; its error is raised translated."""
+    current = [operation]
+
+    def done() -> Any | None:
+        if current[0].status != current[0].Status.DONE:
+            with translated(f"checking the operation of {action}", subject=subject):
+                current[0] = _refresh(ctx, current[0])
+        if current[0].status != current[0].Status.DONE:
+            return None
+        if current[0].error and current[0].error.errors:
+            raise operation_error(current[0], action=action, subject=subject)
+        return current[0]
+
+    return wait_for(done, what=action, timeout=timeout, interval=interval)
+
+
+def start(ctx: GcpContext, call: Any, *, action: str, subject: str | None = None, **request: Any) -> Any:
+    """``call(**request)`` for an operation (the SDK's ``*_unary`` form), translated."""
+    with translated(action, subject=subject):
+        return call(**request)

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 from typing import Any
 
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
 
+from hyperexport.providers.vsphere.credentials import VsphereLogin
+
 from ._secrets import pem_or_path
-
-
-@dataclass(frozen=True)
-class VsphereLogin:
-    """What the vsphere provider takes as ``credentials`` (its repr masks the password)."""
-
-    host: str
-    port: int
-    user: str
-    password: SecretStr
-    ssl_context: ssl.SSLContext
-
-    def connect(self) -> Any:
-        """A pyVmomi ServiceInstance (disconnect it with ``pyVim.connect.Disconnect``)."""
-        from pyVim.connect import SmartConnect
-
-        return SmartConnect(
-            host=self.host, port=self.port, user=self.user, pwd=self.password.get_secret_value(), sslContext=self.ssl_context
-        )
 
 
 class VsphereCredentials(CredentialsBlock):
@@ -63,7 +45,7 @@ class VsphereCredentials(CredentialsBlock):
         return context
 
     def engine_credentials(self) -> VsphereLogin:
-        return VsphereLogin(self.host, self.port, self.user, self.password, self.ssl_context())
+        return VsphereLogin(host=self.host, port=self.port, user=self.user, password=self.password, ssl_context=self.ssl_context())
 
     def get_client(self) -> Any:
         """A connected pyVmomi ServiceInstance."""

@@ -1,0 +1,52 @@
+"""The datastore method against vcsim: snapshot, ranged /folder reads with the session cookie, CBT, metadata,
+clean-up."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import MiB, snapshot_names
+from support.migrate import assert_identical
+
+from hyperexport.migration import run_migration
+
+
+def test_running_vm_with_two_disks_migrates_boot_disk_first(vcsim, login, web01, root_raw, data_raw, make_request, tmp_path):
+    report = run_migration(make_request(tmp_path / "out", vm=web01.name), credentials=login)
+
+    assert report.success
+    outputs = report.conversion.converted_files
+    assert len(outputs) == 2
+    assert_identical(root_raw, "raw", outputs[0])  # the boot disk first, though it is on scsi0:1
+    assert_identical(data_raw, "raw", outputs[1])
+    assert snapshot_names(web01) == [], "the run's snapshot is still there"
+    manifest = json.loads(report.manifest_path.read_text())
+    assert manifest["vm"] == {"cpu": 2, "mem_gb": 4, "firmware": "uefi", "secureboot": True, "os_hint": "debian11_64Guest"}
+    assert [(n["mac"], n["network"]) for n in manifest["nics"]] == [
+        ("00:50:56:aa:bb:01", "VM Network"), ("00:50:56:aa:bb:02", "DC0_DVPG0")]
+    assert [d["disk_type"] for d in manifest["disks"]] == ["boot", "data"]
+    # Every byte came through /folder ranged reads that carried the session cookie (the extension answers 401 otherwise).
+    served = vcsim.folder_bytes()
+    extent = f"/folder/{web01.name}/{web01.extents[1].name}"
+    assert served[extent] >= root_raw.stat().st_size
+    assert any(r.startswith(f"GET {extent} bytes=") for r in vcsim.folder_requests())
+
+
+def test_with_cbt_only_the_allocated_areas_are_read(vcsim, login, make_vm_in, root_raw, data_raw, make_request, tmp_path):
+    from support.vsphere_inventory import Disk
+
+    vm = make_vm_in([Disk(root_raw, 0, 0), Disk(data_raw, 0, 1)], cbt=True)
+    # What make_base_raw wrote: five 256 KiB extents and the end marker; CBT reports them, MiB-aligned as ESXi does.
+    size = root_raw.stat().st_size
+    root_areas = [(0, MiB), (size // 8, MiB), (size // 3 // MiB * MiB, 2 * MiB), (size // 2, MiB), (size - 2 * MiB, 2 * MiB)]
+    vcsim.set_areas(vm.moid, vm.disk_keys[0], root_areas)
+    vcsim.set_areas(vm.moid, vm.disk_keys[1], [(0, data_raw.stat().st_size)])
+
+    report = run_migration(make_request(tmp_path / "out", vm=vm.name), credentials=login)
+
+    assert report.success
+    assert_identical(root_raw, "raw", report.conversion.converted_files[0])
+    assert_identical(data_raw, "raw", report.conversion.converted_files[1])
+    served = vcsim.folder_bytes()
+    assert served[f"/folder/{vm.name}/{vm.extents[0].name}"] == sum(length for _, length in root_areas)
+    assert report.disks[0].bytes_fetched == sum(length for _, length in root_areas)

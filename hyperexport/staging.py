@@ -1,9 +1,10 @@
 """The download step: bring each disk's bytes to the local filesystem and check them.
 
-A local disk is used in place (read, never written). An http(s) disk goes
-through the transfer engine into its own directory ``source/<disk id>/`` (its
-VMDK extents beside it, plain names on the same server only); one a provider
-reads through its SDK goes into ``source/``. Either way the staged disk's format is read
+Every disk comes through one seam, the provider's ``open_disk``: a local path
+is used in place (read, never written); a byte source (an http(s) URL, an SDK's
+reads) goes through the transfer engine into its own directory
+``source/<disk id>/``, a VMDK descriptor's extents beside it, read through the
+source's ``sibling`` (plain names, the same place). Either way the staged disk's format is read
 from its bytes and qemu-img must find it readable and consistent before the
 pipeline goes on: qemu-img converts a truncated sparse VMDK without a word.
 """
@@ -13,25 +14,21 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Callable, Literal
-from urllib.parse import urljoin, urlsplit
 
 from . import cancel, qemu
 from .errors import InvalidInputError, UnsafeImageError
 from .formats import detect_format
 from .image_safety import check_vmdk_descriptor, inspect, read_vmdk_descriptor
 from .models import DiskFormat, DiskSource, ExportOptions, StagedDisk
-from .paths import check_relative_name, contained, public_url, require_regular_file, same_origin
+from .paths import check_relative_name, contained, require_regular_file
 from .progress import ProgressCallback, ProgressSnapshot, broadcast
-from .transfer import HttpRangeSource, TransferOptions, TransferResult, download
+from .transfer import ByteRangeSource, HttpRangeSource, TransferOptions, TransferResult, download
 from .transfer.defaults import TransferDefaults
 
 STAGING_DIR_NAME = "source"
 _CHECKABLE = {DiskFormat.qcow2, DiskFormat.vmdk, DiskFormat.vhdx, DiskFormat.vdi}
-
-
-def _is_url(location: str) -> bool:
-    return urlsplit(location).scheme in ("http", "https")
 
 
 #: Downloads of plain http(s) URLs (the local provider's, an OVF's disks): a web server serves 8 parallel
@@ -78,6 +75,18 @@ def _download(source, dest, export_options, defaults, progress, on_snapshot, fil
     )
 
 
+def open_builtin(disk: DiskSource) -> ByteRangeSource | Path:
+    """A disk at an absolute local path (``file://`` too) or a plain http(s) URL."""
+    parts = urlsplit(disk.location)
+    if parts.scheme in ("http", "https"):
+        return HttpRangeSource(disk.location, name=disk.file_name)
+    if parts.scheme == "file":
+        return Path(parts.path)
+    if not parts.scheme and Path(disk.location).is_absolute():
+        return Path(disk.location)
+    raise InvalidInputError(f"disk {disk.id} is at {disk.location!r}, which is neither an absolute path nor an http(s) URL")
+
+
 def sha256_file(path: Path, chunk: int = 8 * 2**20) -> str:
     """Hash a regular file (a device or FIFO is refused before any read); a cancel stops it between chunks."""
     require_regular_file(path, "disk image")
@@ -95,23 +104,30 @@ def staged_dir(export_options: ExportOptions, disk: DiskSource) -> Path:
     return export_options.output_dir / STAGING_DIR_NAME / disk.id
 
 
-def _fetch_extents(path: Path, disk: DiskSource, source_for, export_options, defaults, progress, on_snapshot,
+def _fetch_extents(path: Path, disk: DiskSource, source: Any, export_options, defaults, progress, on_snapshot,
                    file_index, total_files) -> int:
-    """A downloaded VMDK descriptor's extents: plain names, same origin as the descriptor, written beside it."""
+    """A downloaded VMDK descriptor's extents: plain names, read through the source's ``sibling`` (the same
+    server, folder or share, the same credentials), written beside the descriptor."""
     descriptor = read_vmdk_descriptor(path)
     if descriptor is None:
         return 0
+    names = check_vmdk_descriptor(descriptor, f"VMDK descriptor {disk.file_name} of disk {disk.id}")
+    sibling = getattr(source, "sibling", None)
+    if not names:
+        return 0
+    if sibling is None:
+        raise InvalidInputError(
+            f"disk {disk.id} is a VMDK descriptor whose data is in separate extents ({', '.join(names)}), and its "
+            f"source {source.name} cannot read files beside it; export the disk as one file (streamOptimized or "
+            "monolithicSparse VMDK, qcow2 or raw)"
+        )
     fetched = 0
-    for name in check_vmdk_descriptor(descriptor, f"VMDK descriptor {public_url(disk.location)}"):
+    for name in names:
         check_relative_name(name, f"VMDK extent of {disk.file_name}", plain=True)
         if name == path.name:
             raise UnsafeImageError(f"VMDK descriptor {disk.file_name} names itself as its extent; refusing it")
-        url = urljoin(disk.location, name)
-        if not same_origin(url, disk.location):
-            raise UnsafeImageError(f"VMDK extent {name!r} is not on the descriptor's server; refusing it")
         dest = contained(path.parent, name, f"VMDK extent of {disk.file_name}", plain=True)
-        extent = disk.model_copy(update={"location": url, "file_name": name})
-        fetched += _download(source_for(extent), dest, export_options, defaults, progress, on_snapshot,
+        fetched += _download(sibling(name), dest, export_options, defaults, progress, on_snapshot,
                              file_index, total_files).bytes_fetched
     return fetched
 
@@ -120,40 +136,33 @@ def stage_disk(
     disk: DiskSource,
     export_options: ExportOptions,
     *,
-    open_source: Callable[[DiskSource], Any] | None = None,
+    open_source: Callable[[DiskSource], Any] = open_builtin,
     defaults: TransferDefaults = HTTP_DEFAULTS,
     progress: ProgressCallback | None = None,
     on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
     file_index: int = 1,
     total_files: int = 1,
 ) -> StagedDisk:
+    """Stage one disk through the one seam: ``open_source`` (the provider's ``open_disk``) gives a local path,
+    read in place, or a byte source, downloaded into ``source/<disk id>/``."""
     started = time.monotonic()
-    staging = export_options.output_dir / STAGING_DIR_NAME
     fetched = 0
-    sha256 = None
     check_relative_name(disk.file_name, f"file name of disk {disk.id}", plain=True)
-    if _is_url(disk.location):
-        # The provider re-derives the full URL (credentials, query) from its options; the model holds none.
-        source_for = open_source or (lambda d: HttpRangeSource(d.location))
-        directory = staged_dir(export_options, disk)
-        dest = contained(directory.parent, f"{disk.id}/{disk.file_name}", f"file name of disk {disk.id}")
-        result = _download(source_for(disk), dest, export_options, defaults, progress, on_snapshot, file_index, total_files)
-        path, fetched, sha256 = result.path, result.bytes_fetched, result.checksum
-        fetched += _fetch_extents(path, disk, source_for, export_options, defaults, progress, on_snapshot,
-                                  file_index, total_files)
-    elif urlsplit(disk.location).scheme in ("", "file") or Path(disk.location).is_absolute():
-        path = Path(urlsplit(disk.location).path if disk.location.startswith("file://") else disk.location)
+    opened = open_source(disk)
+    if isinstance(opened, Path):
+        path = opened
         detect_format(path)  # refuses devices, pipes, directories and text before the hash reads a byte
         sha256 = sha256_file(path)
         size = path.stat().st_size
         for callback in filter(None, [progress or export_options.progress_callback]):
             callback(size, size, disk.file_name, file_index, total_files)
     else:
-        if open_source is None:
-            raise InvalidInputError(f"disk {disk.id} is at {disk.location!r}, which no provider was given to open")
-        dest = staging / disk.file_name
-        result = _download(open_source(disk), dest, export_options, defaults, progress, on_snapshot, file_index, total_files)
+        directory = staged_dir(export_options, disk)
+        dest = contained(directory.parent, f"{disk.id}/{disk.file_name}", f"file name of disk {disk.id}")
+        result = _download(opened, dest, export_options, defaults, progress, on_snapshot, file_index, total_files)
         path, fetched, sha256 = result.path, result.bytes_fetched, result.checksum
+        fetched += _fetch_extents(path, disk, opened, export_options, defaults, progress, on_snapshot,
+                                  file_index, total_files)
     fmt, info = verify_disk(path, disk.format)
     return StagedDisk(
         id=disk.id,

@@ -7,7 +7,7 @@ does four things, in its own SDK's words only:
 
     check(options, export)            refuse bad options before any work starts
     export(session, options, export)  find or create the VM's disks; record what it creates in the session
-    open_disk(disk, options, creds)   one disk as a ByteRangeSource for the download engine
+    open_disk(disk, options, creds)   one disk as a ByteRangeSource for the download engine (or a local path)
     remove(run_id, resources, ...)    delete what an export created (roll-back, clean-up, --cleanup-run)
 
 The core (``providers/lifecycle.py``) owns the run id, the ledger of created resources, roll-back on a failed
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInputError
 from ..models import DiskSource, ExportOptions, ExportResult, Resource
+from ..staging import open_builtin
 from ..transfer import ByteRangeSource
 from ..transfer.defaults import TransferDefaults
 from ..validate_input import build
@@ -50,7 +51,7 @@ class CliFlag(BaseModel):
 
 class Provider(ABC, Generic[OptionsT, CredentialsT]):
     """One source of VMs. Subclasses set the attributes below and implement ``check``, ``describe`` and
-    ``export``; ``open_disk`` when their disks are not local paths, ``remove``/``run_resources`` when their
+    ``export``; ``open_disk`` when their disks are not plain paths or URLs, ``remove``/``run_resources`` when their
     exports create anything."""
 
     name: str  # also the Prefect tag of its tasks and the value of MigrationRequest.provider
@@ -107,9 +108,13 @@ class Provider(ABC, Generic[OptionsT, CredentialsT]):
         the moment it exists (tagged with ``session.tags()`` where the source has tags): the core rolls it back
         if the export fails, and cleans it up after the download."""
 
-    def open_disk(self, disk: DiskSource, options: OptionsT, credentials: CredentialsT | None) -> ByteRangeSource:
-        """One exported disk whose location is not a local path, as a byte source for the download engine."""
-        raise InvalidInputError(f"the {self.name} provider cannot open {disk.location!r}")
+    def open_disk(self, disk: DiskSource, options: OptionsT, credentials: CredentialsT | None) -> ByteRangeSource | Path:
+        """One exported disk for staging: a byte source for the download engine (a VMDK descriptor's extents
+        are then read through its ``sibling``), or a local path, read in place and never written.
+
+        The built-in sources serve absolute local paths and plain http(s) URLs; a provider whose disks are
+        elsewhere, or need credentials, overrides this."""
+        return open_builtin(disk)
 
     def remove(
         self, run_id: str, resources: Sequence[Resource], options: OptionsT, credentials: CredentialsT | None

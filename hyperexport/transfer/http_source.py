@@ -35,10 +35,13 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Literal
+from urllib.parse import urljoin
 
 import httpx
 
-from ..errors import AccessDeniedError, IntegrityError, InvalidInputError, SourceNotFoundError, TransferError
+from ..errors import (
+    AccessDeniedError, IntegrityError, InvalidInputError, SourceNotFoundError, TransferError, UnsafeImageError,
+)
 from . import redirects
 from .checksums import b64_to_hex
 from .http_client import make_client
@@ -104,6 +107,15 @@ class HttpRangeSource:
         self._pin: dict[str, str] = {}  # conditional headers sent with every read
         self._identity: dict[str, str | None] = {}  # ETag / Last-Modified every answer must repeat
         self._size: int | None = None
+
+    def sibling(self, name: str) -> "HttpRangeSource":
+        """The file ``name`` beside this one (a VMDK descriptor's extent): the same server only, the same
+        headers and TLS settings, never this URL's query (a signature is for one object)."""
+        target = httpx.URL(urljoin(str(self._target.copy_with(query=None)), name))
+        if (target.scheme, target.host, target.port) != (self._target.scheme, self._target.host, self._target.port):
+            raise UnsafeImageError(f"{name!r} beside {self.url} is on another server; refusing it")
+        client = None if self._own_client else self._client
+        return HttpRangeSource(str(target), self._headers, client=client, verify_tls=self._verify_tls, name=name, kind=self.kind)
 
     # -- lifecycle ---------------------------------------------------------
     def configure(self, options: TransferOptions) -> None:

@@ -41,10 +41,13 @@ memoryview), and must yield exactly ``length`` bytes in total. Rules:
 * If ``SourceInfo.block_size`` is set, every range the engine asks for starts
   and ends on a multiple of it (except at the end of the object).
 
-Two optional methods are used when present: ``configure(options)`` (called
+Three optional methods are used when present: ``configure(options)`` (called
 before ``describe`` with the ``TransferOptions``, to size connection pools and
-timeouts) and ``close()`` (called when ``download`` returns; a source must be
-usable again afterwards, reopening lazily).
+timeouts), ``close()`` (called when ``download`` returns; a source must be
+usable again afterwards, reopening lazily) and ``sibling(name)``: a source for
+the file ``name`` beside this one, with the same credentials (the same server,
+datastore folder or share), through which staging follows a VMDK descriptor's
+extents. A source without it cannot serve a descriptor with separate extents.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportRes
 from ...ovf import OvfDescriptor, parse_ovf
 from ...paths import check_relative_name, contained, public_url, require_regular_file, same_origin
 from ...staging import HTTP_DEFAULTS, STAGING_DIR_NAME, fetch_url
-from ...transfer import HttpRangeSource
+from ...transfer import ByteRangeSource, HttpRangeSource
 from ..contract import CliFlag, Provider
 from ..session import ExportSession
 from .options import LocalOptions
@@ -209,11 +209,12 @@ class LocalProvider(Provider[LocalOptions, None]):
             return _from_ova(path, staging / path.stem, options)
         return _single_disk(options, str(path), detect_format(path), path.name, path.stat().st_size, "local-file")
 
-    def open_disk(self, disk: DiskSource, options: LocalOptions, credentials: None) -> HttpRangeSource:
-        """An http(s) disk as a byte source, with the URL's secrets put back: its query (when it is the source
-        URL itself) and its credentials as an Authorization header (only on the source's own server)."""
+    def open_disk(self, disk: DiskSource, options: LocalOptions, credentials: None) -> ByteRangeSource | Path:
+        """A local disk in place; an http(s) disk as a byte source, with the URL's secrets put back: its query
+        (when it is the source URL itself) and its credentials as an Authorization header (only on the
+        source's own server)."""
         if not _is_url(disk.location):
-            raise InvalidInputError(f"local provider cannot open {disk.location!r}: only paths and http(s) URLs are supported")
+            return super().open_disk(disk, options, credentials)
         if not _is_url(options.source):
             raise InvalidInputError(f"disk {disk.id} is at {public_url(disk.location)}, but the source is not a URL")
         url = options.source if disk.location == public_url(options.source) else disk.location

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.gcp_compute import DEBIAN_LICENSE, PROJECT, ZONE, FakeCompute
+from support.gcp_compute import DEBIAN_LICENSE, PROJECT, FakeCompute
+from support.gcp_requests import source
 from support.gcp_storage import BUCKET, GcsEmulator
 
 from hyperexport.migration import MigrationRequest
@@ -75,10 +76,6 @@ def web01(gce, boot_raw, data_raw) -> Vm:
     gce.add_disk("db01", data_raw)
     gce.add_instance("db01", ["db01"], machine_type="e2-medium")
     return Vm("web01", ["web01", "web01-data"])
-
-
-def source(**extra) -> dict:
-    return {"zone": ZONE, "project": PROJECT, "bucket": BUCKET, "poll_seconds": 0.01, **extra}
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ Compute Engine emulator; this fills exactly the holes the tests need and nothing
   raw bytes) through a bounded subprocess, writes the object into the GCS emulator, and sets the guest
   attributes the script sets (crc32c per device, then the status), its progress on the serial console;
 * failures on cue (``faults``): the script fails, the worker never signals, a quota is exceeded on
-  insert, a permission is missing (403 naming it); unknown projects, zones and resources answer 404.
+  insert, a permission is missing (403 naming it), an operation never finishes; unknown projects, zones and resources answer 404.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Faults:
     never_signal: bool = False  # the worker boots and never writes its guest attributes
     quota: str | None = None  # the worker's insert operation fails: Quota '<quota>' exceeded
     denied: set[str] = field(default_factory=set)  # IAM permissions the credentials lack
+    stuck: str | None = None  # operations of this type (createSnapshot, insert...) never finish
 
 
 @dataclass
@@ -281,7 +282,7 @@ class FakeCompute:
         name = f"operation-{next(self._ids)}"
         operation = {
             "kind": "compute#operation", "id": str(next(self._ids)), "name": name, "operationType": kind,
-            "targetLink": target, "status": "DONE", "progress": 100,
+            "targetLink": target, "status": "RUNNING" if kind == self.faults.stuck else "DONE", "progress": 100,
             "selfLink": self.link(*(("zones", zone) if zone else ("global",)), "operations", name),
         }  # fmt: skip
         if zone:

@@ -37,7 +37,7 @@ def object_metadata(ctx: GcpContext, bucket: str, name: str) -> Any:
     with translated(f"reading gs://{bucket}/{name}", subject=f"object gs://{bucket}/{name}"):
         blob = ctx.storage().bucket(bucket).get_blob(name)
     if blob is None:
-        raise SourceNotFoundError(f"gs://{bucket}/{name} does not exist: the export worker did not write it")
+        raise SourceNotFoundError(f"gs://{bucket}/{name} does not exist: the export worker did not write it, or it was deleted since")
     return blob
 
 

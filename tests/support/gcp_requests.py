@@ -1,0 +1,11 @@
+"""The gcp provider's options as the tests give them: the fake's project and zone, the emulator's bucket."""
+
+from __future__ import annotations
+
+from support.gcp_compute import PROJECT, ZONE
+from support.gcp_storage import BUCKET
+
+
+def source(**extra) -> dict:
+    """Provider options for the fakes, polling every 10 ms."""
+    return {"zone": ZONE, "project": PROJECT, "bucket": BUCKET, "poll_seconds": 0.01, **extra}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +36,21 @@ def vhdx(raw: Path, dest: Path) -> Path:
 
 
 def differencing(base: Path, dest: Path) -> Path:
-    """``base`` with the VHDX File Parameters' HasParent bit set: what Hyper-V writes as a checkpoint's .avhdx,
-    as far as a reader can tell (qemu-img makes no differencing VHDX)."""
+    """``base`` as a differencing VHDX, as far as a reader can tell (qemu-img makes none): the File Parameters'
+    HasParent bit set and a Parent Locator metadata item added (what Hyper-V writes into a checkpoint's .avhdx)."""
     data = bytearray(base.read_bytes())
-    params = bytes.fromhex("3767a1ca36fa434db3b633f0aa44e76b")  # CAA16737-FA36-4D43-B3B6-33F0AA44E76B, little-endian
     table = data.index(b"metadata")  # the metadata region begins with its table's signature
-    entry = data.find(params, table)
-    offset = int.from_bytes(data[entry + 16 : entry + 20], "little")
-    data[table + offset + 4] |= 0x02  # Flags: HasParent
+    entry = data.find(uuid.UUID("CAA16737-FA36-4D43-B3B6-33F0AA44E76B").bytes_le, table)  # File Parameters
+    data[table + int.from_bytes(data[entry + 16 : entry + 20], "little") + 4] |= 0x02  # Flags: HasParent
+    count = int.from_bytes(data[table + 10 : table + 12], "little")
+    offsets = [int.from_bytes(data[table + 48 + 32 * i : table + 52 + 32 * i], "little") for i in range(count)]
+    locator = uuid.UUID("B04AEFB7-D19E-4A81-B789-25B8E9445913").bytes_le + bytes(4)  # type, no key/value pairs
+    at = max(offsets) + 4096
+    new = table + 32 + 32 * count
+    data[new : new + 32] = (uuid.UUID("A8D35F2D-B30B-454D-ABF7-D3D84834AB0C").bytes_le + at.to_bytes(4, "little")
+                            + len(locator).to_bytes(4, "little") + (4).to_bytes(4, "little") + bytes(4))  # IsRequired
+    data[table + 10 : table + 12] = (count + 1).to_bytes(2, "little")
+    data[table + at : table + at + len(locator)] = locator
     dest.write_bytes(bytes(data))
     return dest
 
@@ -108,7 +116,7 @@ def inventory() -> list[FakeVm]:
         FakeVm("twin", [disk(0, "tiny-os.vhdx")], boot=("SCSI", 0, 0), state="Off"),
         FakeVm("db01", [disk(0, "tiny-os.vhdx"), FakeDisk("SCSI", 0, 1, None, disk_number=2)], boot=("SCSI", 0, 0)),
         FakeVm("chain01", [disk(0, "chain-os_6A1B2C3D.avhdx", parent=f"{VM_DIR}\\chain-os.vhdx")], boot=("SCSI", 0, 0)),
-        FakeVm(HOSTILE, [disk(0, "tiny-os.vhdx")], generation=1, secure_boot=False),
+        FakeVm(HOSTILE, [FakeDisk("IDE", 0, 0, f"{VM_DIR}\\tiny-os.vhdx", 64 * 2**20)], generation=1, secure_boot=False),
         FakeVm("novss", [disk(0, "tiny-os.vhdx")], boot=("SCSI", 0, 0),
                checkpoint_refusal="Production checkpoints cannot be created for 'novss': the backup integration service is not running."),  # fmt: skip
     ]

@@ -93,6 +93,16 @@ def make_request():
     return make
 
 
+@pytest.fixture
+def credentials_block(prefect_server, vcsim) -> str:
+    from blocks.vsphere import VsphereCredentials
+
+    VsphereCredentials(
+        host=vcsim.host, port=vcsim.port, user=USER, password=PASSWORD, ca_bundle=vcsim.certificates.ca.read_text()
+    ).save("vcsim-test", overwrite=True)
+    return "vcsim-test"
+
+
 def snapshot_names(vm) -> list[str]:
     info = vm.vm.snapshot
     found, todo = [], list(info.rootSnapshotList if info else [])

@@ -7,21 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import snapshot_names
 from secrets_scan import assert_password_never_shown, run_texts
 from support.migrate import assert_identical
-from support.vsphere_sim import PASSWORD, USER
-
-
-@pytest.fixture
-def credentials_block(prefect_server, vcsim) -> str:
-    from blocks.vsphere import VsphereCredentials
-
-    VsphereCredentials(
-        host=vcsim.host, port=vcsim.port, user=USER, password=PASSWORD, ca_bundle=vcsim.certificates.ca.read_text()
-    ).save("vcsim-test", overwrite=True)
-    return "vcsim-test"
 
 
 def test_command_line_migrates_a_running_vm(prefect_server, credentials_block, web01, root_raw, data_raw, tmp_path):

@@ -189,7 +189,10 @@ class FolderDiskSource:
             if self._options is not None:
                 self._http.configure(self._options)
             http = self._http
-        return http.describe()
+        try:
+            return http.describe()
+        except SourceNotFoundError:
+            raise self._vanished() from None
 
     def _areas(self, service_instance: Any) -> list[DataRange] | None:
         location = self._location
@@ -213,10 +216,13 @@ class FolderDiskSource:
         try:
             yield from http.read_range(offset, length)
         except SourceNotFoundError:
-            raise SourceNotFoundError(
-                f"the datastore file {self.name} vanished during the download (deleted, or moved by a Storage vMotion "
-                "or a snapshot consolidation); run the migration again"
-            ) from None
+            raise self._vanished() from None
+
+    def _vanished(self) -> SourceNotFoundError:
+        return SourceNotFoundError(
+            f"the datastore file {self.name} vanished during the download (deleted, or moved by a Storage vMotion or a "
+            "snapshot consolidation); check the VM's disks in vSphere and run the migration again"
+        )
 
     def _close(self) -> None:
         if self._http is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ...errors import SourceNotFoundError
+from ...errors import InvalidInputError, SourceNotFoundError
 from ..polling import wait_for
 from .credentials import pyvmomi
 from .errors import fault_error, translated
@@ -52,7 +52,15 @@ def create(vm: Any, run_id: str, *, quiesce: bool, timeout: float, interval: flo
             name=run_snapshot_name(run_id), description=f"hyperexport run {run_id}; removed when the run ends",
             memory=False, quiesce=quiesce,
         )  # fmt: skip
-    return wait_task(task, what=what, timeout=timeout, interval=interval)
+    try:
+        return wait_task(task, what=what, timeout=timeout, interval=interval)
+    except InvalidInputError as error:
+        raise InvalidInputError(
+            f"{error}. The datastore method needs a snapshot of the VM: check that snapshots are allowed for it "
+            "(no snapshot.disabled setting, no independent or RDM disks, fewer than 32 snapshots, space on the "
+            f"datastore){'; or run without quiesce' if quiesce else ''}",
+            field="source.vm",
+        ) from None
 
 
 def _tree(roots: list[Any]) -> list[Any]:

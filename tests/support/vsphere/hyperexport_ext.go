@@ -123,7 +123,7 @@ func hxInjected(this types.ManagedObjectReference, method string) soap.HasFault 
 	default:
 		fault = &types.FileFault{File: found.Message}
 	}
-	if strings.HasSuffix(method, "_Task") && found.Fault != "NoPermission" {
+	if method == "CreateSnapshot_Task" && found.Fault != "NoPermission" {
 		// The call is accepted and its task fails, as vCenter refuses a snapshot.
 		task := CreateTask(Map.Get(this), method, func(*Task) (types.AnyType, types.BaseMethodFault) {
 			return nil, fault

@@ -133,6 +133,25 @@ class Provider(ABC, Generic[OptionsT, CredentialsT]):
         return f"<provider {self.name}>"
 
 
+KindT = TypeVar("KindT", bound=str)
+
+
+def exactly_one(provider: str, named: Sequence[tuple[KindT, str | None]], *, field: str, shown: str | None = None) -> tuple[KindT, str]:
+    """The one way of naming the VM that was given, of several (``instance``, ``ami`` or ``snapshot``), as
+    (kind, value); none or several refused with ``field``. ``shown``: how the message lists the choices."""
+    given = [(kind, value) for kind, value in named if value]
+    if len(given) != 1:
+        choices = shown or ", ".join(kind for kind, _ in named[:-1]) + f" or {named[-1][0]}"
+        raise InvalidInputError(
+            f"give exactly one of {choices} for the {provider} provider "
+            f"(got {', '.join(kind for kind, _ in given) or 'none'})",
+            field=field,
+        )
+    kind, value = given[0]
+    assert value is not None
+    return kind, value
+
+
 def short_name(value: str) -> str:
     """A path's or URL's last component: never a URL's user, password or query."""
     if "://" in value:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import InvalidInputError
 from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, Resource, VmInfo
-from ..contract import CliFlag, Provider, TransferDefaults
+from ..contract import CliFlag, Provider, TransferDefaults, exactly_one
 from ..session import ExportSession
 from . import cleanup as aws_cleanup, export_image as aws_export_image, metadata as aws_metadata, snapshots as aws_snapshots
 from .clients import AwsContext, make_context
@@ -85,14 +85,7 @@ def _source(options: AwsOptions) -> tuple[SourceKind, str]:
     named: tuple[tuple[SourceKind, str | None], ...] = (
         ("instance", options.instance), ("ami", options.ami), ("snapshot", options.snapshot)
     )
-    given = [(flag, value) for flag, value in named if value]
-    if len(given) != 1:
-        raise InvalidInputError(
-            "give exactly one of instance, ami or snapshot for the aws provider "
-            f"(got {', '.join(flag for flag, _ in given) or 'none'})",
-            field="source.instance",
-        )
-    return given[0]
+    return exactly_one(NAME, named, field="source.instance")
 
 
 def _check(options: AwsOptions, export_options: ExportOptions) -> None:

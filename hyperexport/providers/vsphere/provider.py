@@ -72,6 +72,9 @@ def _export(session: ExportSession[Any], options: VsphereOptions, export_options
             datacenter = _datacenter_of(vm)
             datacenter_path = inventory_path(datacenter).lstrip("/")
             path, power = inventory_path(vm), vm.runtime.powerState
+            current = metadata.disks(vm.config.hardware.device, vm.config.bootOptions)
+        for device in current:  # before the snapshot: a refused VM leaves nothing to roll back
+            _refuse_chain(path, device)
         snapshot = snapshots.create(
             vm, session.run_id, quiesce=options.quiesce, timeout=export_options.export_timeout_seconds,
             interval=options.poll_seconds,

@@ -1,0 +1,82 @@
+"""The VHDX files read over SMB by the transfer engine: parallel ranges, resumed after an interruption, sizes
+checked against what the host reported, hostile locations refused."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from conftest import VM_DIR
+
+from hyperexport import cancel
+from hyperexport.errors import CancelledError, InvalidInputError, UnsafeImageError
+from hyperexport.providers.hyperv.smb import SmbFileSource, SmbPath, host_path_on_share
+from hyperexport.transfer import SourceChangedError, TransferOptions, download
+
+MiB = 2**20
+
+
+def _source(hyperv, name="web01-os.vhdx", **kwargs) -> tuple[SmbFileSource, bytes]:
+    local = hyperv.host.local(f"{VM_DIR}\\{name}")
+    path = host_path_on_share(f"{VM_DIR}\\{name}", None, None, "127.0.0.1")
+    assert path.unc == f"\\\\127.0.0.1\\C$\\Hyper-V\\Virtual Hard Disks\\{name}"
+    data = local.read_bytes()
+    return SmbFileSource(hyperv.login(), path, expected_size=kwargs.get("expected_size", len(data))), data
+
+
+def _options(**changes) -> TransferOptions:
+    return TransferOptions(**{"connections": 4, "chunk_size": MiB, "read_size": 256 * 1024, "progress_interval": 0.0, **changes})
+
+
+def test_parallel_ranged_reads_give_the_file(hyperv, tmp_path):
+    source, data = _source(hyperv)
+    result = download(source, tmp_path / "disk.vhdx", _options())
+    assert (tmp_path / "disk.vhdx").read_bytes() == data
+    assert result.sha256 == hashlib.sha256(data).hexdigest() and result.ranges_fetched == -(-len(data) // MiB)
+
+
+def test_an_interrupted_read_resumes_where_it_stopped(hyperv, tmp_path):
+    source, data = _source(hyperv)
+    dest = tmp_path / "disk.vhdx"
+
+    def stop_half_way(current, total, *_):
+        if current >= 8 * MiB:
+            cancel.request_cancel()
+
+    try:
+        with pytest.raises(CancelledError):
+            download(source, dest, _options(bandwidth_limit_bps=16 * MiB), progress=stop_half_way)
+    finally:
+        cancel.reset()
+    assert not dest.exists()
+    result = download(source, dest, _options())
+    assert dest.read_bytes() == data
+    assert result.bytes_resumed >= 8 * MiB - 4 * MiB and result.bytes_fetched == len(data) - result.bytes_resumed
+
+
+def test_a_size_other_than_the_hosts_is_refused(hyperv, tmp_path):
+    source, data = _source(hyperv, expected_size=12345)
+    with pytest.raises(SourceChangedError) as raised:
+        download(source, tmp_path / "disk.vhdx", _options())
+    assert f"is {len(data)} bytes on the share but the host reported 12345" in str(raised.value)
+
+
+@pytest.mark.parametrize("location", [
+    "smb://127.0.0.1/C$/../etc/passwd", "smb://127.0.0.1/C$/a\\..\\b.vhdx", "smb://127.0.0.1//x.vhdx", "file:///etc/passwd",
+])  # fmt: skip
+def test_hostile_locations_are_refused(location):
+    with pytest.raises((UnsafeImageError, InvalidInputError)):
+        SmbPath.from_location(location)
+
+
+@pytest.mark.parametrize("host_path", ["C:\\VMs\\..\\..\\x.vhdx", "\\\\evil\\share\\x.vhdx", "C:\\VMs\\a\x00.vhdx", "relative.vhdx"])
+def test_hostile_disk_paths_from_the_host_are_refused(host_path):
+    with pytest.raises(UnsafeImageError):
+        host_path_on_share(host_path, None, None, "hv01")
+
+
+def test_a_disk_under_the_share_is_read_through_it():
+    share = SmbPath.from_unc("\\\\hv01\\vms")
+    path = host_path_on_share("D:\\Hyper-V\\VMs\\web\\os.vhdx", share, "d:\\hyper-v\\vms", "hv01")
+    assert path.unc == "\\\\hv01\\vms\\web\\os.vhdx"
+    assert host_path_on_share("E:\\other\\os.vhdx", share, "D:\\Hyper-V\\VMs", "hv01").unc == "\\\\hv01\\E$\\other\\os.vhdx"

@@ -80,3 +80,23 @@ def test_a_disk_under_the_share_is_read_through_it():
     path = host_path_on_share("D:\\Hyper-V\\VMs\\web\\os.vhdx", share, "d:\\hyper-v\\vms", "hv01")
     assert path.unc == "\\\\hv01\\vms\\web\\os.vhdx"
     assert host_path_on_share("E:\\other\\os.vhdx", share, "D:\\Hyper-V\\VMs", "hv01").unc == "\\\\hv01\\E$\\other\\os.vhdx"
+
+
+def test_a_differencing_vhdx_is_refused_from_its_own_bytes(hyperv, tmp_path):
+    """Whatever the host says, a file with a parent is never downloaded alone."""
+    source, _ = _source(hyperv, "chain-os_6A1B2C3D.avhdx")
+    with pytest.raises(InvalidInputError) as raised:
+        download(source, tmp_path / "disk.vhdx", _options())
+    assert "is a differencing VHDX (it has a parent)" in str(raised.value) and "Remove-VMCheckpoint" in str(raised.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_file_that_is_no_vhdx_is_refused(hyperv, tmp_path):
+    local = hyperv.host.local(f"{VM_DIR}\\not-a-disk.vhdx")
+    local.write_bytes(b"MZ" + bytes(300 * 1024))
+    try:
+        source, _ = _source(hyperv, "not-a-disk.vhdx")
+        with pytest.raises(UnsafeImageError, match="is not a VHDX file"):
+            download(source, tmp_path / "disk.vhdx", _options())
+    finally:
+        local.unlink()

@@ -19,6 +19,7 @@ from typing import Any
 from ...errors import AccessDeniedError, HyperExportError, InvalidInputError, SourceNotFoundError, TransferError, UnsafeImageError
 from ...transfer import SourceChangedError, SourceInfo, TransferOptions
 from .credentials import HypervLogin, smbclient_module
+from .vhdx import has_parent
 
 SCHEME = "smb://"
 #: Largest VHDX Hyper-V makes (64 TiB), plus its metadata.
@@ -172,8 +173,16 @@ class SmbFileSource:
                 f"{self.name} is {size} bytes on the share but the host reported {self.expected_size}: it changed "
                 "since the export. Run again."
             )
+        if self.path.parts[-1].lower().endswith((".vhdx", ".avhdx")) and has_parent(self._read, size, self.name):
+            raise InvalidInputError(
+                f"{self.name} is a differencing VHDX (it has a parent): read alone it is not the disk, and qemu-img "
+                "does not read VHDX chains. Merge the VM's checkpoints (Remove-VMCheckpoint) and run again."
+            )
         self._size = size
         return SourceInfo(size=size, identity=f"smb:{self.path.location}:{size}:{st.st_mtime_ns}:{st.st_ino}")
+
+    def _read(self, offset: int, length: int) -> bytes:
+        return b"".join(self.read_range(offset, length))
 
     def read_range(self, offset: int, length: int) -> Iterator[bytes]:
         smbclient = smbclient_module()

@@ -8,7 +8,7 @@ directory; an OVF's disks are read beside it, or fetched relative to its URL.
 from __future__ import annotations
 
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
 from ...archive import extract_ova
@@ -16,6 +16,7 @@ from ...errors import InvalidInputError, SourceNotFoundError, UnsafeImageError
 from ...formats import detect_format
 from ...image_safety import read_vmdk_descriptor
 from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, VmInfo
+from ...ova_members import MAX_OVF_BYTES, MemberSource, index_ova, member_for, read_member
 from ...ovf import OvfDescriptor, parse_ovf
 from ...paths import check_relative_name, contained, public_url, require_regular_file, same_origin
 from ...staging import HTTP_DEFAULTS, STAGING_DIR_NAME, fetch_url
@@ -109,12 +110,47 @@ def _export_url(options: LocalOptions, export_options: ExportOptions, staging: P
     suffix = Path(name).suffix.lower()
     headers = options.auth_headers()
     if suffix == ".ova":
+        archive = HttpRangeSource(url, headers=headers, name=name)
+        info = archive.describe()
+        if info.supports_ranges:
+            return _from_remote_ova(archive, info.size, options, staging / Path(name).stem)
+        # A server without ranges: the archive comes whole, then it is extracted.
         ova = fetch_url(url, staging / name, export_options, headers=headers)
         return _from_ova(ova, staging / Path(name).stem, options)
     if suffix == ".ovf":
-        ovf = fetch_url(url, staging / name, export_options, headers=headers, kind="document")
+        ovf = _read_document(HttpRangeSource(url, headers=headers, name=name, kind="document"), staging / name)
         return _from_ovf(ovf, parse_ovf(ovf), lambda href: _remote_disk(options, href), options, "ovf-url")
     return _single_disk(options, public_url(url), _EXTENSION_FORMATS.get(suffix), name, None, "http-download")
+
+
+def _from_remote_ova(archive: ByteRangeSource, size: int, options: LocalOptions, target: Path) -> ExportResult:
+    """An OVA behind a URL read in place: its OVF read from the archive, its disks left there for staging to
+    download straight from their byte ranges (``<ova url>#<member>``): one copy, no extraction."""
+    where = f"OVA {public_url(options.source)}"
+    members = index_ova(archive, size, where)
+    ovfs = [m for m in members.values() if m.name.lower().endswith(".ovf")]
+    if len(ovfs) != 1:
+        raise InvalidInputError(f"{where} holds {len(ovfs)} .ovf descriptors; expected exactly one", field=FIELD)
+    ovf_member = ovfs[0]
+    ovf = contained(target, PurePosixPath(ovf_member.name).name, f"{where}: OVF descriptor", plain=True)
+    ovf.parent.mkdir(parents=True, exist_ok=True)
+    ovf.write_bytes(read_member(archive, ovf_member, MAX_OVF_BYTES, where))
+    directory = str(PurePosixPath(ovf_member.name).parent)
+
+    def locate(href: str) -> str:
+        return f"{public_url(options.source)}#{member_for(members, directory, href, where).name}"
+
+    return _from_ovf(ovf, parse_ovf(ovf), locate, options, "ova-url")
+
+
+def _read_document(source: HttpRangeSource, dest: Path) -> Path:
+    """A remote OVF descriptor, bounded in size, written to ``dest``."""
+    size = source.describe().size
+    if size > MAX_OVF_BYTES:
+        raise InvalidInputError(f"{source.url} is {size} bytes, too large for an OVF descriptor", field=FIELD)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(b"".join(bytes(piece) for piece in source.read_range(0, size)) if size else b"")
+    return dest
 
 
 def _remote_disk(options: LocalOptions, href: str) -> str:
@@ -163,6 +199,21 @@ def _from_ovf(ovf: Path, descriptor: OvfDescriptor, locate, options: LocalOption
     if options.vm_name:
         vm = vm.model_copy(update={"vm_name": options.vm_name})
     return ExportResult(provider=NAME, export_method=method, vm=vm, disks=disks, metadata={"ovf": str(ovf)})
+
+
+def _is_ova_url(source: str) -> bool:
+    return _is_url(source) and Path(urlsplit(source).path).suffix.lower() == ".ova"
+
+
+def _ova_member(disk: DiskSource, options: LocalOptions) -> MemberSource:
+    """A disk inside the source OVA (``<ova url>#<member>``) as the byte range it occupies there."""
+    base, _, member = disk.location.partition("#")
+    if base != public_url(options.source):
+        raise UnsafeImageError(f"disk {disk.id} names an OVA other than the source ({base}); refused", field=FIELD)
+    archive = HttpRangeSource(options.source, headers=options.auth_headers(), name=Path(urlsplit(base).path).name)
+    info = archive.describe()
+    members = index_ova(archive, info.size, f"OVA {base}")
+    return MemberSource(archive, members, member_for(members, "", member, f"OVA {base}"), info.size)
 
 
 class LocalProvider(Provider[LocalOptions, None]):
@@ -217,6 +268,8 @@ class LocalProvider(Provider[LocalOptions, None]):
             return super().open_disk(disk, options, credentials)
         if not _is_url(options.source):
             raise InvalidInputError(f"disk {disk.id} is at {public_url(disk.location)}, but the source is not a URL")
+        if urlsplit(disk.location).fragment and _is_ova_url(options.source):
+            return _ova_member(disk, options)
         url = options.source if disk.location == public_url(options.source) else disk.location
         on_origin = same_origin(url, options.source)
         if not on_origin and not options.allow_other_origins:

@@ -123,3 +123,14 @@ def test_a_differencing_chain_is_refused_with_what_to_do(fails, hyperv, method):
     assert "is a differencing disk" in message and "chain-os_6A1B2C3D.avhdx" in message and "chain-os.vhdx" in message
     assert "qemu-img cannot read VHDX differencing chains" in message and "Remove-VMCheckpoint" in message
     assert not [s for s in hyperv.host.received if "Checkpoint-VM" in s or "Export-VM -VM" in s]
+
+
+def test_a_checkpoint_left_by_a_given_up_run_says_how_to_remove_it(hyperv, make_request, tmp_path):
+    keep = {"keep_cloud_artifacts": True}
+    migration.export_vm(make_request(tmp_path / "a", vm="web01", export=keep), hyperv.login(), run_id="left-behind")
+
+    with pytest.raises(InvalidInputError) as raised:
+        migration.export_vm(make_request(tmp_path / "b", vm="web01"), hyperv.login())
+
+    assert "left-behind: left by hyperexport runs" in str(raised.value) and "--cleanup-run RUN_ID" in str(raised.value)
+    assert hyperv.checkpoints() == [("web01", "hyperexport-left-behind")], "the second run touched the first one's checkpoint"

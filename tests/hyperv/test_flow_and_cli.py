@@ -104,3 +104,24 @@ def test_deployment_migrates_a_vm_through_export_with_progress_per_disk(stack, h
     progress, texts = _run_texts(run.id)
     assert progress == {"download-web01-disk-0": 100.0, "download-web01-disk-1": 100.0}
     _assert_no_secret([*texts, (tmp_path / "out" / "migration-report.json").read_text()])
+
+
+def test_command_line_cleanup_run_removes_a_given_up_runs_checkpoint_and_export(hyperv, hyperv_block, make_request,
+                                                                                prefect_server, tmp_path):  # fmt: skip
+    from hyperexport import migration
+
+    login = hyperv.login()
+    keep = {"keep_cloud_artifacts": True}
+    exported = make_request(tmp_path / "b", vm="web01", export_method="export", share=hyperv.share, export=keep)
+    migration.export_vm(exported, login, run_id="cli-given-up")
+    migration.export_vm(make_request(tmp_path / "a", vm="web01", export=keep), login, run_id="cli-given-up")
+    assert hyperv.checkpoints() == [("web01", "hyperexport-cli-given-up")] and hyperv.run_dirs() == ["cli-given-up"]
+    command = [str(Path(sys.executable).with_name("hyperexport")), "--provider", "hyperv", "--cleanup-run", "cli-given-up",
+               "--credentials-block", hyperv_block, "--opt", f"share={hyperv.share}"]  # fmt: skip
+
+    done = subprocess.run(command, env=prefect_server.env(), capture_output=True, text=True, timeout=120, check=False)
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "run cli-given-up: 2 resource(s) removed" in done.stdout
+    assert hyperv.checkpoints() == [] and hyperv.run_dirs() == []
+    _assert_no_secret([done.stdout, done.stderr])

@@ -191,12 +191,15 @@ def refuse_unreadable(vm: VmDescription, method: str) -> None:
             )
         if (drive.vhd_type or "").lower() == "differencing" or drive.path.lower().endswith(".avhdx") or drive.parent_path:
             checkpoints = ", ".join(repr(c) for c in vm.checkpoints) or "none listed"
+            left = [c[len("hyperexport-"):] for c in vm.checkpoints if c.startswith("hyperexport-")]
+            ours = (f" ({', '.join(left)}: left by hyperexport runs; hyperexport --provider hyperv --cleanup-run RUN_ID "
+                    "removes one)") if left else ""  # fmt: skip
             raise InvalidInputError(
                 f"the disk of VM {vm.name!r} at {drive.where} is a differencing disk ({drive.path}, parent "
                 f"{drive.parent_path or 'unknown'}): the VM has checkpoints ({checkpoints}). qemu-img cannot read VHDX "
                 "differencing chains, and the parent alone is an old state of the disk, so hyperexport will not "
                 f"read it ({method}). Merge the chain first: delete the VM's checkpoints (Remove-VMCheckpoint; "
-                "Hyper-V merges them into the disk) and run again.",
+                f"Hyper-V merges them into the disk){ours} and run again.",
                 field="source.vm",
             )
         if (drive.vhd_format or "VHDX").upper() not in ("VHDX", "VHD"):

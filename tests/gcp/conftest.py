@@ -113,8 +113,3 @@ def gcp_block(prefect_server, gce, key_info) -> str:
                       storage_endpoint=gce.gcs.endpoint).save("gcp-fake", overwrite=True)  # fmt: skip
     return "gcp-fake"
 
-
-def key_secrets(key_info: dict) -> list[str]:
-    """What of the key must never show: the private key, its lines, its id."""
-    lines = [line for line in key_info["private_key"].splitlines() if len(line) > 20]
-    return [key_info["private_key_id"], *lines]

@@ -145,3 +145,17 @@ def make_request():
                      converter="qemu-img", credentials_block=block)  # fmt: skip
 
     return make
+
+
+BLOCK = "hyperv-lab"
+
+
+@pytest.fixture
+def hyperv_block(prefect_server, hyperv) -> str:
+    from blocks.hyperv import HypervCredentials
+
+    HypervCredentials(
+        host="127.0.0.1", user=WINRM_USER, password=WINRM_PASSWORD, transport="basic", use_tls=False,
+        port=hyperv.winrm.port, smb_user=SMB_USER, smb_password=SMB_PASSWORD, smb_port=hyperv.samba.port,
+    ).save(BLOCK, overwrite=True)  # fmt: skip
+    return BLOCK

@@ -8,25 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import SECRETS, WINRM_PASSWORD, WINRM_USER
-from support.hyperv_samba import SMB_PASSWORD, SMB_USER
+from conftest import SECRETS
 from support.migrate import assert_identical
 from support.prefect_stack import client, start_deployment, wait_for_state
-
-BLOCK = "hyperv-lab"
-
-
-@pytest.fixture
-def hyperv_block(prefect_server, hyperv) -> str:
-    from blocks.hyperv import HypervCredentials
-
-    HypervCredentials(
-        host="127.0.0.1", user=WINRM_USER, password=WINRM_PASSWORD, transport="basic", use_tls=False,
-        port=hyperv.winrm.port, smb_user=SMB_USER, smb_password=SMB_PASSWORD, smb_port=hyperv.samba.port,
-    ).save(BLOCK, overwrite=True)  # fmt: skip
-    return BLOCK
-
 
 def _run_texts(flow_run_id) -> tuple[dict[str, float], list[str]]:
     """The run's progress artifacts (newest of each key) and the text of all its artifacts and logs."""

@@ -14,6 +14,7 @@ GOVMOMI_SRC := /usr/share/gocode/src/github.com/vmware/govmomi
 
 .PHONY: vsphere-test-deps
 test-deps: vsphere-test-deps
+bench-deps: vsphere-test-deps  # bench/vsphere_bench.py reads from vcsim
 
 vsphere-test-deps: | $(STAMPS)
 	$(call apt_install,$(VCSIM_APT_PACKAGES))

@@ -84,6 +84,7 @@ class Vcsim:
     """One running simulator: its address, certificates and controls."""
 
     workdir: Path
+    listen: str = "127.0.0.1:0"
     certificates: Certificates = field(init=False)
     url: str = ""
     host: str = "127.0.0.1"
@@ -101,7 +102,7 @@ class Vcsim:
         # Datastores are directories under TMPDIR: keep them in the session's workdir.
         env = {**os.environ, "TMPDIR": str(self.workdir)}
         self._process = subprocess.Popen(
-            [str(VCSIM), "-listen", "127.0.0.1:0", "-cert", str(self.certificates.cert), "-key", str(self.certificates.key),
+            [str(VCSIM), "-listen", self.listen, "-cert", str(self.certificates.cert), "-key", str(self.certificates.key),
              "-user", USER, "-password", PASSWORD, "-ready", str(ready)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip

@@ -130,6 +130,7 @@ def hyperv(hyperv_lab) -> Lab:
         host.vms = inventory()
         host.identity = {"user": WINRM_USER, "computer": "HV01", "hyperv_admin": True, "administrator": False}
         host.export_space = None
+        host.denied = set()
         host.received.clear()
     shutil.rmtree(hyperv_lab.exports / "hyperexport", ignore_errors=True)
     hyperv_lab.winrm.auth_failures = 0

@@ -134,3 +134,10 @@ def test_a_checkpoint_left_by_a_given_up_run_says_how_to_remove_it(hyperv, make_
 
     assert "left-behind: left by hyperexport runs" in str(raised.value) and "--cleanup-run RUN_ID" in str(raised.value)
     assert hyperv.checkpoints() == [("web01", "hyperexport-left-behind")], "the second run touched the first one's checkpoint"
+
+
+def test_a_cmdlet_refused_by_the_hosts_authorization_policy_is_access_denied(fails, hyperv):
+    hyperv.host.denied = {"describe_vm"}
+    error = fails(AccessDeniedError, vm="web01")
+    assert "denied 'HV01\\\\migrator' describe_vm: You do not have the required permission" in str(error)
+    assert "Hyper-V Administrators" in str(error) and error.field == "credentials_block"

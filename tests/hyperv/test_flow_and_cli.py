@@ -12,6 +12,7 @@ from conftest import SECRETS
 from support.migrate import assert_identical
 from support.prefect_stack import client, start_deployment, wait_for_state
 
+
 def _run_texts(flow_run_id) -> tuple[dict[str, float], list[str]]:
     """The run's progress artifacts (newest of each key) and the text of all its artifacts and logs."""
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId

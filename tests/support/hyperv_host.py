@@ -68,6 +68,7 @@ class FakeHost:
         self.vms: list[FakeVm] = []
         self.identity = {"user": "HV01\\migrator", "computer": "HV01", "hyperv_admin": True, "administrator": False}
         self.export_space: int | None = None  # bytes Export-VM may write before the volume is full
+        self.denied: set[str] = set()  # scripts whose cmdlets the authorization policy refuses
         self.received: list[str] = []  # every script, decoded, in order
         self.lock = threading.RLock()
 
@@ -99,6 +100,9 @@ class FakeHost:
             if name is None:
                 return self._failure(Refused("not a script of the hyperv provider", category="ParserError"))
             try:
+                if name in self.denied:
+                    raise Refused("You do not have the required permission to complete this task. Contact the administrator "
+                                  "of the authorization policy for the computer 'HV01'.", category="PermissionDenied")  # fmt: skip
                 answer = getattr(self, "_" + name)(arguments)
             except Refused as error:
                 return self._failure(error)

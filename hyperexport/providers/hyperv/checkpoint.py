@@ -54,8 +54,6 @@ def take(host: HypervHost, vm: VmDescription, session: ExportSession, *, timeout
     try:
         answer = host.run("checkpoint", id=vm.id, name=name, timeout=timeout)
     except HostError as error:
-        if error.denied():
-            raise
         raise InvalidInputError(
             f"Hyper-V refused a production checkpoint of VM {vm.name!r}: {error.message or error.id}. Production "
             "checkpoints need the guest's backup (VSS) integration service running, and no pass-through or shared "

@@ -67,8 +67,6 @@ def export(host: HypervHost, vm: VmDescription, share: SmbPath, local: str, sess
                 "the partial export is removed.",
                 field="source.share",
             ) from None
-        if error.denied():
-            raise
         raise InvalidInputError(f"Export-VM of VM {vm.name!r} to {local_target} failed: {error.message or error.id}") from None
     files = []
     prefix = [p.lower() for p in components(local_target[3:], "export path")]

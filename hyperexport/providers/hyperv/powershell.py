@@ -83,7 +83,14 @@ class HypervHost:
                 f"{'; ' + stderr.decode('utf-8', 'replace')[:300] if stderr else ''}. Is it a Windows host with Hyper-V?"
             ) from None
         if isinstance(answer, dict) and isinstance(answer.get("hyperexport_error"), dict):
-            raise HostError(script, answer["hyperexport_error"])
+            error = HostError(script, answer["hyperexport_error"])
+            if error.denied():
+                raise AccessDeniedError(
+                    f"{self.where} denied {self.login.user!r} {script}: {error.message or error.id}. The user must be "
+                    "a member of Hyper-V Administrators (or an administrator) on the host.",
+                    field="credentials_block",
+                )
+            raise error
         if code != 0:
             raise TransferError(f"{self.where} ended {script} with exit code {code}: {stderr.decode('utf-8', 'replace')[:300]}")
         return answer

@@ -141,3 +141,11 @@ def test_a_cmdlet_refused_by_the_hosts_authorization_policy_is_access_denied(fai
     error = fails(AccessDeniedError, vm="web01")
     assert "denied 'HV01\\\\migrator' describe_vm: You do not have the required permission" in str(error)
     assert "Hyper-V Administrators" in str(error) and error.field == "credentials_block"
+
+
+def test_a_transport_whose_package_is_missing_says_what_to_install(fails, hyperv):
+    import importlib.util
+
+    assert importlib.util.find_spec("requests_credssp") is None, "this test needs a worker without requests-credssp"
+    error = fails(InvalidInputError, vm="web01", login=hyperv.login(transport="credssp"))
+    assert "WinRM credssp authentication needs a package" in str(error) and "'pywinrm[credssp]'" in str(error)

@@ -176,6 +176,12 @@ def _translate(host: HypervHost, script: str, error: Exception) -> HyperExportEr
                 "Management Users or Administrators, or use one that is."
             )
         return TransferError(f"{where} refused {script} (WS-Management fault: {reason})")
+    if isinstance(error, wx.WinRMError) and "not installed" in str(error):
+        return InvalidInputError(
+            f"WinRM {login.transport} authentication needs a package this worker lacks ({error}); install "
+            f"'pywinrm[{login.transport}]' on every worker, or choose another transport in the credentials block",
+            field="credentials_block",
+        )
     if isinstance(error, (wx.WinRMTransportError, wx.WinRMError)):
         return TransferError(f"{where} failed {script}: {_scrub(str(error), login)[:300]}")
     if isinstance(error, ValueError):

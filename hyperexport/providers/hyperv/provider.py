@@ -125,7 +125,7 @@ def _export_disks(host: HypervHost, vm: VmDescription, options: HypervOptions, s
         name = (drive.path or "").rsplit("\\", 1)[-1].lower()
         found = by_name.get(name, [])
         if len(found) != 1:
-            raise TransferError(
+            raise InvalidInputError(
                 f"Export-VM of {vm.name!r} wrote {len(found)} files named {name!r} (the disk at {drive.where}); "
                 "expected one. Give the VM's disks distinct file names, or use the checkpoint method."
             )

@@ -1,18 +1,13 @@
-"""Azure: a service principal (tenant, client id, client secret) and the subscription to work in."""
+"""Azure: a service principal (tenant, client id, client secret), the subscription to work in and its cloud."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal
 
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
 
-
-class AzureLogin(NamedTuple):
-    """What the azure provider takes as ``credentials``: an azure-identity credential and its subscription."""
-
-    credential: Any
-    subscription_id: str
+from hyperexport.providers.azure import AzureLogin
 
 
 class AzureServicePrincipal(CredentialsBlock):
@@ -38,20 +33,30 @@ class AzureServicePrincipal(CredentialsBlock):
     client_id: str = Field(description="Application (client) id of the service principal.", min_length=1)
     client_secret: SecretStr = Field(description="Client secret of the service principal.")
     subscription_id: str = Field(description="Subscription that holds the VMs to migrate.", min_length=1)
+    cloud: Literal["public", "china", "usgov"] = Field(
+        default="public", description="Azure cloud: public, china (Azure China 21Vianet) or usgov (Azure Government)."
+    )
     authority_host: str | None = Field(
         default=None,
-        description="Azure AD authority, e.g. https://login.microsoftonline.us for Azure Government; default: public cloud.",
+        description="Azure AD authority, e.g. https://login.microsoftonline.us for Azure Government; default: the cloud's.",
     )
+    resource_manager_endpoint: str | None = Field(
+        default=None, description="Resource Manager endpoint for a private deployment (https://…); default: the cloud's."
+    )
+    ca_bundle: str | None = Field(
+        default=None, description="PEM file of CA certificates to trust for Azure AD and Resource Manager (a private CA)."
+    )
+
+    def login(self) -> AzureLogin:
+        return AzureLogin(
+            tenant_id=self.tenant_id, client_id=self.client_id, client_secret=self.client_secret, subscription_id=self.subscription_id,
+            cloud=self.cloud, authority_host=self.authority_host, resource_manager_endpoint=self.resource_manager_endpoint,
+            ca_bundle=self.ca_bundle,
+        )
 
     def get_client(self) -> Any:
         """An ``azure.identity.ClientSecretCredential`` (any Azure SDK client takes it as ``credential``)."""
-        from azure.identity import ClientSecretCredential
-
-        extra = {"authority": self.authority_host} if self.authority_host else {}
-        return ClientSecretCredential(
-            tenant_id=self.tenant_id, client_id=self.client_id,
-            client_secret=self.client_secret.get_secret_value(), **extra,
-        )
+        return self.login().credential()
 
     def engine_credentials(self) -> AzureLogin:
-        return AzureLogin(self.get_client(), self.subscription_id)
+        return self.login()

@@ -126,3 +126,14 @@ def destroy(made: MadeVm) -> None:
     if made.vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
         task(made.vm.PowerOffVM_Task())
     task(made.vm.Destroy_Task())
+
+
+def lay_nfc_exports(made: MadeVm, images: list[Path]) -> list[Path]:
+    """What ESXi's NFC serves for each disk, a streamOptimized VMDK, beside its descriptor as <name>-export.vmdk."""
+    exports = []
+    for descriptor, image in zip(made.descriptors, images):
+        export = descriptor.with_name(descriptor.stem + "-export.vmdk")
+        subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized",
+                        str(image), str(export)], check=True)  # fmt: skip
+        exports.append(export)
+    return exports

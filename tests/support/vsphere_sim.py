@@ -164,3 +164,11 @@ class Vcsim:
 
     def folder_requests(self) -> list[str]:
         return list(self.control("folder")["requests"] or [])
+
+    def set_nfc(self, *, lease_timeout: int = 300, rate: int = 0, fail_after: int = 0) -> None:
+        """The leases' timeout (seconds), the NFC serving rate (bytes/s) and a failure after that many bytes."""
+        self.control("nfc", {"lease_timeout": lease_timeout, "rate": rate, "fail_after": fail_after})
+
+    def leases(self) -> dict[str, dict[str, Any]]:
+        """Every lease ExportVm handed out: its VM, its state (ready, complete, abort, expired) and its events."""
+        return dict(self.control("leases") or {})

@@ -1,10 +1,14 @@
-"""The ``vsphere`` provider: a VM of vCenter Server or ESXi, read from its datastore through a snapshot.
+"""The ``vsphere`` provider: a VM of vCenter Server or ESXi, read from its datastore through a snapshot, or
+exported through NFC.
 
-``datastore`` (the only method yet) works on running VMs: a snapshot named after the run id freezes the disks
+``datastore`` (the default) works on running VMs: a snapshot named after the run id freezes the disks
 (no memory; quiesced on request); each disk's flat extent, as that snapshot saw it, is read through the
 datastore's HTTPS ``/folder`` endpoint with parallel, resumable Range requests carrying the session cookie.
 With CBT on, only the areas ``QueryChangedDiskAreas(…, "*")`` lists are read. A VM that already had snapshots
 is refused: its disks are chains of deltas, and their base alone is stale.
+
+``nfc`` (powered-off VMs) exports through ExportVm's HttpNfcLease, kept alive, completed or aborted inside the
+export (see nfc.py); the OVF descriptor goes beside the disks.
 
 The snapshot is recorded in the export session the moment vSphere has taken it; the core removes it after the
 download, or at once when the export fails, unless ``keep_cloud_artifacts``.
@@ -15,13 +19,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidInputError, TransferError
 from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, Resource, VmInfo
 from ..contract import CliFlag, Provider, TransferDefaults
 from ..session import ExportSession
-from . import metadata, snapshots
+from . import metadata, nfc, snapshots
 from .credentials import VsphereLogin, pyvmomi, require_login
 from .datastore import FolderDiskSource, FolderLocation, flat_extent, folder_url, parse_datastore_path, read_descriptor, session_cookie
 from .errors import translated
@@ -63,50 +68,94 @@ def _file_stem(vm: VmInfo) -> str:
 
 def _export(session: ExportSession[Any], options: VsphereOptions, export_options: ExportOptions) -> ExportResult:
     login = require_login(session.credentials)
-    reference = options.vm or ""
     with login.session() as service_instance:
         content = service_instance.RetrieveContent()
-        vm = find_vm(content, reference, find_datacenter(content, options.datacenter))
+        vm = find_vm(content, options.vm or "", find_datacenter(content, options.datacenter))
         session.source = vm._moId
         with translated(f"reading the configuration of VM {vm._moId}"):
             datacenter = _datacenter_of(vm)
-            datacenter_path = inventory_path(datacenter).lstrip("/")
             path, power = inventory_path(vm), vm.runtime.powerState
-            current = metadata.disks(vm.config.hardware.device, vm.config.bootOptions)
-        for device in current:  # before the snapshot: a refused VM leaves nothing to roll back
-            _refuse_chain(path, device)
-        snapshot = snapshots.create(
-            vm, session.run_id, quiesce=options.quiesce, timeout=export_options.export_timeout_seconds,
-            interval=options.poll_seconds,
-        )  # fmt: skip
-        session.record("snapshot", snapshot._moId, location=vm._moId)
-        log.info("snapshot %s of %s (%s) taken", snapshot._moId, path, power)
-        with translated(f"reading the disks of snapshot {snapshot._moId}"):
-            frozen = snapshot.config
-            info = metadata.vm_info(vm, frozen, datacenter.name)
-            devices = metadata.disks(frozen.hardware.device, frozen.bootOptions)
-            cbt = bool(frozen.changeTrackingEnabled)
-        if not devices:
-            raise InvalidInputError(f"VM {path} has no virtual disks to migrate", field="source.vm")
-        cookie, stem = session_cookie(service_instance), _file_stem(info)
-        disks = []
-        for i, device in enumerate(devices):
-            _refuse_chain(path, device)
-            descriptor_path = parse_datastore_path(device.file_name)
-            descriptor = read_descriptor(login, cookie, folder_url(login, datacenter_path, descriptor_path), descriptor_path)
-            extent = flat_extent(descriptor, descriptor_path, device.capacity_bytes)
-            location = FolderLocation(
-                url=folder_url(login, datacenter_path, extent), name=str(extent), vm=vm._moId, snapshot=snapshot._moId,
-                device_key=device.key, cbt=cbt,
-            )  # fmt: skip
-            disks.append(DiskSource(
-                id=f"disk-{i}", location=location.encode(), format=DiskFormat.raw, size_bytes=device.capacity_bytes,
-                virtual_size_bytes=device.capacity_bytes, disk_type=DiskType.boot if i == 0 else DiskType.data,
-                boot_order_hint=i, label=device.label, file_name=f"{stem}-disk-{i}.raw",
-            ))  # fmt: skip
+        if options.export_method == "nfc":
+            info, disks, extra = _export_nfc(vm, content, login, path, power, datacenter.name, options, export_options)
+        else:
+            info, disks, extra = _export_datastore(
+                session, vm, service_instance, login, path, power, datacenter, options, export_options
+            )
     return ExportResult(
         provider=NAME, export_method=options.export_method, vm=info, disks=disks,
-        metadata={"host": login.address, "inventory_path": path, "snapshot": snapshot._moId, "cbt": cbt, "power_state": power},
+        metadata={"host": login.address, "inventory_path": path, "power_state": power, **extra},
+    )  # fmt: skip
+
+
+def _export_datastore(
+    session: ExportSession[Any], vm: Any, service_instance: Any, login: VsphereLogin, path: str, power: str,
+    datacenter: Any, options: VsphereOptions, export_options: ExportOptions,
+) -> tuple[VmInfo, list[DiskSource], dict[str, Any]]:
+    with translated(f"reading the disks of VM {vm._moId}"):
+        datacenter_path = inventory_path(datacenter).lstrip("/")
+        current = metadata.disks(vm.config.hardware.device, vm.config.bootOptions)
+    for device in current:  # before the snapshot: a refused VM leaves nothing to roll back
+        _refuse_chain(path, device)
+    snapshot = snapshots.create(
+        vm, session.run_id, quiesce=options.quiesce, timeout=export_options.export_timeout_seconds,
+        interval=options.poll_seconds,
+    )  # fmt: skip
+    session.record("snapshot", snapshot._moId, location=vm._moId)
+    log.info("snapshot %s of %s (%s) taken", snapshot._moId, path, power)
+    with translated(f"reading the disks of snapshot {snapshot._moId}"):
+        frozen = snapshot.config
+        info = metadata.vm_info(vm, frozen, datacenter.name)
+        devices = metadata.disks(frozen.hardware.device, frozen.bootOptions)
+        cbt = bool(frozen.changeTrackingEnabled)
+    if not devices:
+        raise InvalidInputError(f"VM {path} has no virtual disks to migrate", field="source.vm")
+    cookie, stem = session_cookie(service_instance), _file_stem(info)
+    disks = []
+    for i, device in enumerate(devices):
+        _refuse_chain(path, device)
+        descriptor_path = parse_datastore_path(device.file_name)
+        descriptor = read_descriptor(login, cookie, folder_url(login, datacenter_path, descriptor_path), descriptor_path)
+        extent = flat_extent(descriptor, descriptor_path, device.capacity_bytes)
+        location = FolderLocation(
+            url=folder_url(login, datacenter_path, extent), name=str(extent), vm=vm._moId, snapshot=snapshot._moId,
+            device_key=device.key, cbt=cbt,
+        )  # fmt: skip
+        disks.append(_disk(i, device, location.encode(), DiskFormat.raw, f"{stem}-disk-{i}.raw"))
+    return info, disks, {"snapshot": snapshot._moId, "cbt": cbt}
+
+
+def _export_nfc(
+    vm: Any, content: Any, login: VsphereLogin, path: str, power: str, datacenter: str, options: VsphereOptions,
+    export_options: ExportOptions,
+) -> tuple[VmInfo, list[DiskSource], dict[str, Any]]:
+    if power != "poweredOff":
+        raise InvalidInputError(
+            f"VM {path} is {power}: the nfc export method (ExportVm) takes powered-off VMs only. Power it off, or use "
+            "the datastore export method, which reads a running VM through a snapshot.",
+            field="source.export_method",
+        )
+    vim, _ = pyvmomi()
+    with translated(f"reading the configuration of VM {vm._moId}"):
+        config = vm.config
+        info = metadata.vm_info(vm, config, datacenter)
+        devices = metadata.disks(config.hardware.device, config.bootOptions)
+        controllers = {
+            d.key: (type(d).__name__.rsplit(".", 1)[-1], int(d.busNumber))
+            for d in config.hardware.device if isinstance(d, vim.vm.device.VirtualController)
+        }  # fmt: skip
+    if not devices:
+        raise InvalidInputError(f"VM {path} has no virtual disks to migrate", field="source.vm")
+    stem = _file_stem(info)
+    files, ovf = nfc.export_disks(vm, content, login, devices, controllers, export_options, stem, interval=options.poll_seconds)
+    disks = [_disk(i, device, str(file), DiskFormat.vmdk, file.name) for i, (device, file) in enumerate(zip(devices, files))]
+    return info, disks, {"ovf": str(ovf)}
+
+
+def _disk(i: int, device: metadata.DiskDevice, location: str, fmt: DiskFormat, file_name: str) -> DiskSource:
+    return DiskSource(
+        id=f"disk-{i}", location=location, format=fmt, size_bytes=device.capacity_bytes if fmt is DiskFormat.raw else None,
+        virtual_size_bytes=device.capacity_bytes, disk_type=DiskType.boot if i == 0 else DiskType.data,
+        boot_order_hint=i, label=device.label, file_name=file_name,
     )  # fmt: skip
 
 
@@ -131,7 +180,7 @@ class VsphereProvider(Provider[VsphereOptions, VsphereLogin]):
     flags = (
         CliFlag(flag="--vm", option="vm", help="VM name, inventory path, moid (vm-123) or instance UUID (vsphere)"),
         CliFlag(flag="--datacenter", option="datacenter", help="datacenter to look in (vsphere)"),
-        CliFlag(flag="--export-method", option="export_method", help="datastore (default) (vsphere)"),
+        CliFlag(flag="--export-method", option="export_method", help="datastore (default) or nfc (vsphere)"),
     )
     label_options = ("vm",)
     cleanup_options = ("datacenter",)
@@ -149,7 +198,14 @@ class VsphereProvider(Provider[VsphereOptions, VsphereLogin]):
     def export(self, session: ExportSession[VsphereLogin], options: VsphereOptions, export: ExportOptions) -> ExportResult:
         return _export(session, options, export)
 
-    def open_disk(self, disk: DiskSource, options: VsphereOptions, credentials: VsphereLogin | None) -> FolderDiskSource:
+    def open_disk(
+        self, disk: DiskSource, options: VsphereOptions, credentials: VsphereLogin | None
+    ) -> FolderDiskSource | Path:
+        if disk.location.startswith("/"):  # an nfc export: downloaded by the export under its lease
+            local = Path(disk.location)
+            if local.parent.name != "nfc" or not local.is_file() or local.is_symlink():
+                raise InvalidInputError(f"disk {disk.id} at {disk.location!r} is not a disk an nfc export downloaded")
+            return local
         login = require_login(credentials)
         return FolderDiskSource(login, FolderLocation.decode(disk.location, login))
 

@@ -58,6 +58,10 @@ func hxControl(w http.ResponseWriter, r *http.Request) {
 		hx.faults = nil
 		hx.folderBytes = map[string]int64{}
 		hx.requests = nil
+		hxNfcMu.Lock()
+		hxNfc = hxNfcSettings{LeaseTimeout: 300}
+		hxLeaseBooks = map[string]*hxLeaseRecord{}
+		hxNfcMu.Unlock()
 	case "areas":
 		var req struct {
 			VM        string     `json:"vm"`
@@ -76,6 +80,16 @@ func hxControl(w http.ResponseWriter, r *http.Request) {
 		if err = json.NewDecoder(r.Body).Decode(&f); err == nil {
 			hx.faults = append(hx.faults, f)
 		}
+	case "nfc":
+		hxNfcMu.Lock()
+		err = json.NewDecoder(r.Body).Decode(&hxNfc)
+		hxNfcMu.Unlock()
+	case "leases":
+		hxNfcMu.Lock()
+		defer hxNfcMu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(hxLeaseBooks)
+		return
 	case "faults/clear":
 		hx.faults = nil
 	case "folder":

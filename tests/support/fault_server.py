@@ -109,6 +109,7 @@ class RequestRecord:
     status: int
     bytes_sent: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    query: str = ""
 
 
 @dataclass
@@ -311,10 +312,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- core --------------------------------------------------------------
     def _serve(self, *, head: bool) -> None:
         owner = self.server.owner
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         method = "HEAD" if head else "GET"
         range_header = self.headers.get("Range")
-        record = RequestRecord(method, path, range_header, 0, headers={k.lower(): v for k, v in self.headers.items()})
+        record = RequestRecord(method, path, range_header, 0, headers={k.lower(): v for k, v in self.headers.items()},
+                               query=query)
         with owner._lock:
             served = owner._files.get(path)
         start = end = None

@@ -20,8 +20,11 @@ class LocalOptions(BaseModel):
     allow_other_origins: bool = Field(
         default=False, description="Let a remote OVF name disks on another server (refused by default)."
     )
-    # Taken out of the URL once, sent as an Authorization header, never kept in a URL, a message or a result.
+    # Taken out of the URL once: the user:password goes as an Authorization header, the query (a presigned URL's
+    # signature) back onto the URL only for the request itself; neither is kept in a URL, a message, a result or
+    # (as SecretStr, masked) the flow run's parameters.
     url_credentials: SecretStr | None = Field(default=None, exclude=True, repr=False, description="user:password of the URL")
+    url_query: SecretStr | None = Field(default=None, exclude=True, repr=False, description="query string of the URL")
 
     @model_validator(mode="after")
     def _credentials_out_of_url(self) -> "LocalOptions":
@@ -31,7 +34,17 @@ class LocalOptions(BaseModel):
                 self.url_credentials = SecretStr(f"{unquote(parts.username or '')}:{unquote(parts.password or '')}")
                 netloc = parts.netloc.rsplit("@", 1)[1]
                 self.source = parts._replace(netloc=netloc).geturl()
+            parts = urlsplit(self.source)
+            if parts.query:
+                self.url_query = SecretStr(parts.query)
+                self.source = parts._replace(query="").geturl()
         return self
+
+    def url(self) -> str:
+        """The source URL as requests need it: its query put back (never its user:password)."""
+        if self.url_query is None:
+            return self.source
+        return urlsplit(self.source)._replace(query=self.url_query.get_secret_value()).geturl()
 
     def auth_headers(self) -> dict[str, str]:
         if self.url_credentials is None:

@@ -104,7 +104,7 @@ def _local_disk(ovf: Path, href: str) -> Path:
 
 
 def _export_url(options: LocalOptions, export_options: ExportOptions, staging: Path) -> ExportResult:
-    url = options.source
+    url = options.url()
     name = Path(urlsplit(url).path).name or "disk.img"
     check_relative_name(name, "file name of the URL", plain=True, field=FIELD)
     suffix = Path(name).suffix.lower()
@@ -210,7 +210,7 @@ def _ova_member(disk: DiskSource, options: LocalOptions) -> MemberSource:
     base, _, member = disk.location.partition("#")
     if base != public_url(options.source):
         raise UnsafeImageError(f"disk {disk.id} names an OVA other than the source ({base}); refused", field=FIELD)
-    archive = HttpRangeSource(options.source, headers=options.auth_headers(), name=Path(urlsplit(base).path).name)
+    archive = HttpRangeSource(options.url(), headers=options.auth_headers(), name=Path(urlsplit(base).path).name)
     info = archive.describe()
     members = index_ova(archive, info.size, f"OVA {base}")
     return MemberSource(archive, members, member_for(members, "", member, f"OVA {base}"), info.size)
@@ -270,7 +270,7 @@ class LocalProvider(Provider[LocalOptions, None]):
             raise InvalidInputError(f"disk {disk.id} is at {public_url(disk.location)}, but the source is not a URL")
         if urlsplit(disk.location).fragment and _is_ova_url(options.source):
             return _ova_member(disk, options)
-        url = options.source if disk.location == public_url(options.source) else disk.location
+        url = options.url() if disk.location == public_url(options.source) else disk.location
         on_origin = same_origin(url, options.source)
         if not on_origin and not options.allow_other_origins:
             raise UnsafeImageError(f"disk {disk.id} is on another server than the source ({public_url(url)}); refused", field=FIELD)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+import traceback
 
 import pytest
 from support.gcp_compute import PROJECT, ZONE
+from support.gcp_requests import key_secrets
 
 from hyperexport.errors import AccessDeniedError, HyperExportError, SourceNotFoundError, TransferError
 from hyperexport.migration import export_vm, run_migration
+from hyperexport.providers.gcp import GcpLogin
 from hyperexport.providers.gcp.errors import QuotaExceededError, WorkerFailedError
 
 
@@ -117,3 +120,20 @@ def test_run_failed_mid_download_is_cleaned_up(gce, web01, login, make_request, 
 def test_zone_is_checked_before_anything_is_made(gce, web01, login, make_request, tmp_path):
     _export_fails(gce, make_request(tmp_path / "out", instance="web01", zone="europe-west9-z"), login, SourceNotFoundError)
     assert gce.count("POST", ".") == 0 and ZONE != "europe-west9-z"
+
+
+def test_refused_key_is_named_as_such_and_never_shown(gce, web01, key_info, make_request, tmp_path):
+    from google.oauth2 import service_account
+
+    gce.faults.token_refused = True
+    credentials = service_account.Credentials.from_service_account_info(
+        key_info, scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    login = GcpLogin(credentials=credentials, project=PROJECT, compute_endpoint=gce.endpoint, storage_endpoint=gce.gcs.endpoint)
+
+    error = _export_fails(gce, make_request(tmp_path / "out", instance="web01"), login, AccessDeniedError)
+
+    assert "could not get a token" in str(error) and error.field == "credentials_block"
+    shown = "".join(traceback.format_exception(error)) + repr(login) + login.model_dump_json()
+    for secret in key_secrets(key_info):
+        assert secret not in shown

@@ -58,6 +58,7 @@ class Faults:
     quota: str | None = None  # the worker's insert operation fails: Quota '<quota>' exceeded
     denied: set[str] = field(default_factory=set)  # IAM permissions the credentials lack
     stuck: str | None = None  # operations of this type (createSnapshot, insert...) never finish
+    token_refused: bool = False  # the token endpoint refuses the service account's signed assertion
 
 
 @dataclass
@@ -193,6 +194,8 @@ class FakeCompute:
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         self.calls.append(Call(method, path, query, body))
         if path == "/token" and method == "POST":
+            if self.faults.token_refused:
+                return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
             return 200, {"access_token": "ya29.fake-access-token", "expires_in": 3600, "token_type": "Bearer"}
         match = re.fullmatch(r"/compute/v1/projects/([^/]+)/(.*)", path)
         if not match:

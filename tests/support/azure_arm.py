@@ -94,6 +94,7 @@ class FakeArm:
     denied: set[str] = field(default_factory=set)
     throttled: dict[str, int] = field(default_factory=dict)  # action -> 429 answers still to give
     grants_made: int = 0
+    token_requests: int = 0
     grant_seconds: list[int] = field(default_factory=list)
     port: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -129,7 +130,7 @@ class FakeArm:
             self.denied.clear()
             self.throttled.clear()
             self.grant_seconds.clear()
-            self.grants_made = 0
+            self.grants_made = self.token_requests = 0
 
     def login(self, **overrides: Any) -> Any:
         from hyperexport.providers.azure import AzureLogin
@@ -308,6 +309,8 @@ class FakeArm:
             })
             return
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        with self._lock:
+            self.token_requests += 1
         if form.get("client_id") != CLIENT_ID:
             h._send(400, {"error": "unauthorized_client", "error_codes": [700016],
                           "error_description": "AADSTS700016: Application not found in the directory."})

@@ -86,4 +86,8 @@ def translate(error: Exception, action: str, subject: str | None = None) -> Hype
 def _aad_reason(error: Exception) -> str:
     text = str(getattr(error, "message", None) or error)
     found = re.search(r"AADSTS\d+", text)
-    return found.group(0) if found else "authentication failed"
+    if found:
+        return found.group(0)
+    if "authority configuration" in text:
+        return "the authority does not know this tenant"
+    return "authentication failed"

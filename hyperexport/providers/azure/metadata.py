@@ -57,6 +57,7 @@ def disk_size(disk: Any) -> int:
 def managed_disk(ctx: AzureContext, disk_id: str, lun: int | None) -> ManagedDisk:
     disk = get_disk(ctx, disk_id)
     sku = disk.sku.name if disk.sku is not None else None
+    sku = str(getattr(sku, "value", sku)) if sku is not None else None  # the SDK's enum or a plain string
     return ManagedDisk(disk_id=disk.id or disk_id, name=disk.name, lun=lun, size_bytes=disk_size(disk), sku=sku, location=disk.location)
 
 

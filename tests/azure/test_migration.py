@@ -109,3 +109,21 @@ def test_cancel_mid_download_revokes_and_deletes(arm, web01, existing_snapshot, 
     finally:
         cancel.reset()
     _leaves_nothing_behind(arm, before, disks_before)
+
+
+def test_cleanup_run_revokes_open_grants_and_deletes_only_that_runs_snapshots(arm, web01, existing_snapshot, make_request, tmp_path):
+    from hyperexport.migration import cleanup_run, export_vm
+    from hyperexport.providers.registry import get_provider
+
+    login = arm.login()
+    request = make_request(tmp_path / "out", vm="web01", export={"keep_cloud_artifacts": True})
+    export = export_vm(request, login, run_id="given-up-run")
+    # A worker died mid-download: its grant is still open.
+    source = get_provider("azure").open_disk(export.disks[0], get_provider("azure").parse(request.source), login)
+    source.describe()
+    assert len(arm.open_grants()) == 1 and len(arm.snapshot_ids()) == 3
+
+    removed = cleanup_run("azure", request.source, "given-up-run", login)
+
+    assert {r.id for r in removed} == {r.id for r in export.created_resources}
+    assert arm.open_grants() == set() and arm.snapshot_ids() == {existing_snapshot}

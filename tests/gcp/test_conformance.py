@@ -20,6 +20,7 @@ BAD_SOURCES = [
     ({"instance": "web01", "zone": ZONE}, "source.bucket"),
     ({"instance": "web01", "zone": ZONE, "bucket": BUCKET, "project": "My Project"}, "source.project"),
     ({"instance": "web01", "zone": ZONE, "bucket": BUCKET, "prefix": "../up"}, "source.prefix"),
+    ({"instance": "web01", "zone": ZONE, "bucket": BUCKET, "prefix": "exports/../"}, "source.prefix"),
     ({"instance": "web01", "zone": ZONE, "bucket": BUCKET, "worker_image": "debian"}, "source.worker_image"),
     ({"snapshot": "nightly", "zone": ZONE, "bucket": BUCKET, "guest_flush": True}, "source.guest_flush"),
 ]

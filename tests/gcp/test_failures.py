@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 
@@ -9,7 +10,8 @@ import pytest
 from support.gcp_compute import PROJECT, ZONE
 from support.gcp_requests import key_secrets
 
-from hyperexport.errors import AccessDeniedError, HyperExportError, SourceNotFoundError, TransferError
+from hyperexport import cancel
+from hyperexport.errors import AccessDeniedError, CancelledError, HyperExportError, SourceNotFoundError, TransferError
 from hyperexport.migration import export_vm, run_migration
 from hyperexport.providers.gcp import GcpLogin
 from hyperexport.providers.gcp.errors import QuotaExceededError, WorkerFailedError
@@ -137,3 +139,24 @@ def test_refused_key_is_named_as_such_and_never_shown(gce, web01, key_info, make
     shown = "".join(traceback.format_exception(error)) + repr(login) + login.model_dump_json()
     for secret in key_secrets(key_info):
         assert secret not in shown
+
+
+def test_cancelled_run_still_removes_its_worker_disks_and_snapshots(gce, web01, login, make_request, tmp_path):
+    gce.faults.never_signal = True
+    before = gce.inventory()
+
+    def cancel_once_the_worker_runs() -> None:
+        deadline = time.monotonic() + 30
+        while not any(kind == "instance" for kind, _ in gce.labelled()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cancel.request_cancel()
+
+    canceller = threading.Thread(target=cancel_once_the_worker_runs)
+    canceller.start()
+    try:
+        with pytest.raises(CancelledError):
+            export_vm(make_request(tmp_path / "out", instance="web01"), login)
+    finally:
+        canceller.join()
+        cancel.reset()
+    assert gce.inventory() == before

@@ -43,6 +43,7 @@ MACHINE_TYPES = {"e2-small": (2, 2048), "n2-standard-4": (4, 16384), "e2-medium"
 DEBIAN_LICENSE = "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/licenses/debian-12-bookworm"
 PLAN_KEY = "hyperexport-exports"  # what the worker's startup script reads (hyperexport/providers/gcp/startup_script.py)
 GiB = 2**30
+DELETE_SECONDS = 0.2  # how long an instance takes to go once its deletion is asked for
 
 
 class ApiError(Exception):
@@ -299,7 +300,11 @@ class FakeCompute:
     def _get_operation(self, name):
         if name not in self.operations:
             raise ApiError(404, f"The resource 'projects/{self.project}/global/operations/{name}' was not found", "notFound")
-        return self.operations[name]
+        operation = self.operations[name]
+        operation["_polls"] = operation.get("_polls", 0) + 1
+        answer = {k: v for k, v in operation.items() if not k.startswith("_")}
+        # Still RUNNING at the first poll: the provider waits between polls, as it must on Compute Engine.
+        return answer if operation["_polls"] > 1 else {**answer, "status": "RUNNING", "progress": 50}
 
     # Disks and snapshots.
 
@@ -424,18 +429,34 @@ class FakeCompute:
     def _delete_instance(self, query, body, zone, name):
         self._zone(zone)
         self._deny("compute.instances.delete", f"projects/{self.project}/zones/{zone}/instances/{name}")
-        instance = self.instances.pop(name, None)
-        if instance is None:
+        instance = self.instances.get(name)
+        if instance is None or instance["status"] == "STOPPING":
             raise ApiError(404, f"The resource 'projects/{self.project}/zones/{zone}/instances/{name}' was not found", "notFound")
-        for attached in instance["disks"]:
-            disk = self.disks.get(attached["source"].rsplit("/", 1)[-1])
-            if disk is None:
-                continue
-            disk["users"].remove(instance["selfLink"])
-            if attached.get("autoDelete"):
-                del self.disks[disk["name"]]
-        self.guest_attributes.pop(name, None)
-        return self._operation("delete", instance["selfLink"], zone)
+        instance["status"] = "STOPPING"
+        answer = self._operation("delete", instance["selfLink"], zone)
+        operation = self.operations[answer["name"]]
+        operation["status"] = "RUNNING"
+        # As on Compute Engine, the instance goes (and its disks are free) a while after the request, polled or not.
+        timer = threading.Timer(DELETE_SECONDS, self._deleted, args=(name, operation))
+        timer.daemon = True
+        self.workers.append(timer)
+        timer.start()
+        return answer
+
+    def _deleted(self, name: str, operation: dict) -> None:
+        with self._lock:
+            instance = self.instances.pop(name, None)
+            operation["status"] = "DONE"
+            if instance is None:
+                return
+            for attached in instance["disks"]:
+                disk = self.disks.get(attached["source"].rsplit("/", 1)[-1])
+                if disk is None:
+                    continue
+                disk["users"].remove(instance["selfLink"])
+                if attached.get("autoDelete"):
+                    del self.disks[disk["name"]]
+            self.guest_attributes.pop(name, None)
 
     def _guest_attributes(self, query, body, zone, name):
         self._get(zone, self.instances, name, "instances")

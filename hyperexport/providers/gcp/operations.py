@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from ...errors import TransferError
 from ..polling import wait_for
 from .clients import GcpContext
 from .errors import operation_error, translated
@@ -17,8 +19,10 @@ def _refresh(ctx: GcpContext, operation: Any) -> Any:
     return ctx.compute("GlobalOperations").get(project=ctx.project, operation=operation.name)
 
 
-def wait(ctx: GcpContext, operation: Any, *, action: str, subject: str | None = None, timeout: float, interval: float) -> Any:
-    """Poll ``operation`` (a compute_v1.Operation) until DONE; its error is raised translated."""
+def wait(ctx: GcpContext, operation: Any, *, action: str, subject: str | None = None, timeout: float, interval: float,
+         cancellable: bool = True) -> Any:  # fmt: skip
+    """Poll ``operation`` (a compute_v1.Operation) until DONE; its error is raised translated. A clean-up waits
+    with ``cancellable=False``: a cancelled run must still see its worker and disks gone."""
     current = [operation]
 
     def done() -> Any | None:
@@ -31,7 +35,14 @@ def wait(ctx: GcpContext, operation: Any, *, action: str, subject: str | None = 
             raise operation_error(current[0], action=action, subject=subject)
         return current[0]
 
-    return wait_for(done, what=action, timeout=timeout, interval=interval)
+    if cancellable:
+        return wait_for(done, what=action, timeout=timeout, interval=interval)
+    deadline = time.monotonic() + timeout
+    while (finished := done()) is None:
+        if time.monotonic() >= deadline:
+            raise TransferError(f"{action} did not finish within {timeout:.0f}s; run the clean-up again later")
+        time.sleep(interval)
+    return finished
 
 
 def start(ctx: GcpContext, call: Any, *, action: str, subject: str | None = None, **request: Any) -> Any:

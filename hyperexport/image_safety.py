@@ -102,11 +102,11 @@ def check_vmdk_descriptor(descriptor: VmdkDescriptor, where: str) -> list[str]:
 
 
 def check_local_extents(descriptor_path: Path, names: list[str]) -> list[Path]:
-    """Every extent is a plain name beside the descriptor, a regular file, not a symlink."""
+    """Every extent is a plain name beside the descriptor, a regular file with one name, not a symlink."""
     paths = []
     for name in names:
         extent = contained(descriptor_path.parent, name, f"VMDK extent of {descriptor_path.name}", plain=True)
-        require_regular_file(extent, f"VMDK extent of {descriptor_path.name}", follow_symlinks=False)
+        require_regular_file(extent, f"VMDK extent of {descriptor_path.name}", follow_symlinks=False, single_link=True)
         paths.append(extent)
     return paths
 

@@ -36,8 +36,12 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
-def require_regular_file(path: Path, what: str, *, field: str | None = None, follow_symlinks: bool = True) -> os.stat_result:
-    """``path`` is a regular file (after symlinks when ``follow_symlinks``), else UnsafeImageError; no byte is read."""
+def require_regular_file(
+    path: Path, what: str, *, field: str | None = None, follow_symlinks: bool = True, single_link: bool = False
+) -> os.stat_result:
+    """``path`` is a regular file (after symlinks when ``follow_symlinks``), else UnsafeImageError; no byte is read.
+    ``single_link``: for a file that untrusted input names (an extent, an OVF href), refuse a second hard link: the
+    name inside the image's directory may be another file of this host (hard links cross directories)."""
     try:
         st = os.stat(path, follow_symlinks=follow_symlinks)
     except FileNotFoundError:
@@ -54,6 +58,12 @@ def require_regular_file(path: Path, what: str, *, field: str | None = None, fol
         raise UnsafeImageError(
             f"{what} {path} is {file_kind(st.st_mode)}, not a regular file; only regular files are disk images "
             "(a device or pipe would be read without end). Point at an image file.",
+            field=field,
+        )
+    if single_link and st.st_nlink > 1:
+        raise UnsafeImageError(
+            f"{what} {path} has {st.st_nlink} hard links: it may be another file of this host under a second name, "
+            "so it is refused. Copy it (cp, not ln) so that the image's directory holds its own file.",
             field=field,
         )
     return st

@@ -13,6 +13,7 @@ from images import qcow2_with_backing, qcow2_with_data_file, qemu_img, vmdk_desc
 from sandbox import CLI, ENGINE, one_through_cli
 
 from hyperexport.errors import InvalidInputError, UnsafeImageError
+from hyperexport.samples import make_ovf
 
 
 def test_qcow2_whose_backing_file_is_a_host_file(sandbox):
@@ -74,6 +75,24 @@ def test_flat_vmdk_extent_that_is_a_symlink_inside_is_still_refused(sandbox, bas
     disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(base_raw.stat().st_size // 512, "FLAT", "disk-flat.vmdk")])
     sandbox.take_snapshot()
     sandbox.assert_refused(sandbox.migrate(disk, via=ENGINE), "is a symbolic link", error=UnsafeImageError)
+
+
+def test_flat_vmdk_extent_that_is_a_hard_link_to_a_host_file(sandbox):
+    host = sandbox.host_file()
+    os.link(host, sandbox.src / "disk-flat.vmdk")
+    disk = vmdk_descriptor(sandbox.src / "disk.vmdk", [(host.stat().st_size // 512, "FLAT", "disk-flat.vmdk")])
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(disk, via=ENGINE), "disk-flat.vmdk", "2 hard links", error=UnsafeImageError)
+
+
+def test_ovf_disk_that_is_a_hard_link_to_a_host_file(sandbox, base_raw):
+    ovf = make_ovf([base_raw], sandbox.src, "vm")
+    disk = next(sandbox.src.glob("*.vmdk"))
+    host = sandbox.host_file("secret.vmdk")
+    disk.unlink()
+    os.link(host, disk)
+    sandbox.take_snapshot()
+    sandbox.assert_refused(sandbox.migrate(ovf, via=ENGINE), disk.name, "2 hard links", error=UnsafeImageError)
 
 
 def test_flat_vmdk_extent_on_a_fifo_fails_fast(sandbox):

@@ -99,7 +99,7 @@ def _local_disk(ovf: Path, href: str) -> Path:
     disk = contained(ovf.parent, href, f"{ovf.name}: disk href", field=FIELD)
     if not disk.exists():
         raise SourceNotFoundError(f"{ovf} names disk file {href!r}, which is not beside it; copy it next to the .ovf", field=FIELD)
-    require_regular_file(disk, f"{ovf.name}: disk href {href!r} is", field=FIELD)
+    require_regular_file(disk, f"{ovf.name}: disk href {href!r} is", field=FIELD, single_link=True)
     return disk
 
 

@@ -11,7 +11,7 @@ from support.gcp_compute import PROJECT, ZONE
 from support.gcp_requests import key_secrets
 
 from hyperexport import cancel
-from hyperexport.errors import AccessDeniedError, CancelledError, HyperExportError, SourceNotFoundError, TransferError
+from hyperexport.errors import AccessDeniedError, CancelledError, HyperExportError, IntegrityError, SourceNotFoundError, TransferError
 from hyperexport.migration import export_vm, run_migration
 from hyperexport.providers.gcp import GcpLogin
 from hyperexport.providers.gcp.errors import QuotaExceededError, WorkerFailedError
@@ -160,3 +160,11 @@ def test_cancelled_run_still_removes_its_worker_disks_and_snapshots(gce, web01, 
         canceller.join()
         cancel.reset()
     assert gce.inventory() == before
+
+
+def test_object_that_is_not_what_the_worker_wrote_is_refused(gce, web01, login, make_request, tmp_path):
+    gce.faults.object_replaced = True
+
+    error = _export_fails(gce, make_request(tmp_path / "out", instance="web01"), login, IntegrityError)
+
+    assert "Cloud Storage gives crc32c" in str(error) and "the worker wrote" in str(error)

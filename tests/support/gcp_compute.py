@@ -59,6 +59,7 @@ class Faults:
     quota: str | None = None  # the worker's insert operation fails: Quota '<quota>' exceeded
     denied: set[str] = field(default_factory=set)  # IAM permissions the credentials lack
     stuck: str | None = None  # operations of this type (createSnapshot, insert...) never finish
+    object_replaced: bool = False  # another object lands where the worker wrote, after it reported its crc32c
     token_refused: bool = False  # the token endpoint refuses the service account's signed assertion
 
 
@@ -508,6 +509,8 @@ class FakeCompute:
                     blob.upload_from_filename(str(output))
                 blob.reload()
                 attributes[f"crc32c-{step['device']}"] = blob.crc32c
+                if self.faults.object_replaced:
+                    blob.upload_from_string(b"not the disk")
                 console.append(f"hyperexport: exported {step['device']} (crc32c {blob.crc32c})")
             attributes["status"] = "done"
             console.append("hyperexport: done")

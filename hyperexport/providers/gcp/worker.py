@@ -19,7 +19,7 @@ from ..polling import wait_for
 from ..session import ExportSession
 from . import operations
 from .clients import GcpContext, run_labels
-from .errors import WorkerFailedError, translated
+from .errors import WorkerFailedError, api_error, translated
 from .metadata import Disk
 from .options import GcpOptions
 from .snapshots import record, resource_name
@@ -136,9 +136,8 @@ def _attributes(ctx: GcpContext, worker: str) -> dict[str, str] | None:
         )
     except gx.NotFound:
         return None
-    except gx.GoogleAPICallError:
-        with translated(f"reading the guest attributes of the export worker {worker}"):
-            raise
+    except gx.GoogleAPICallError as error:
+        raise api_error(error, action=f"reading the guest attributes of the export worker {worker}") from error
     return {item.key: item.value for item in answer.query_value.items if item.namespace == NAMESPACE}
 
 

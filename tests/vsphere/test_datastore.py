@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import MiB, snapshot_names
 from support.migrate import assert_identical
 
@@ -50,3 +51,31 @@ def test_with_cbt_only_the_allocated_areas_are_read(vcsim, login, make_vm_in, ro
     served = vcsim.folder_bytes()
     assert served[f"/folder/{vm.name}/{vm.extents[0].name}"] == sum(length for _, length in root_areas)
     assert report.disks[0].bytes_fetched == sum(length for _, length in root_areas)
+
+
+def test_an_interrupted_download_resumes_from_the_same_snapshot(vcsim, login, web01, root_raw, make_request, tmp_path):
+    from support.migrate import assert_identical as identical
+
+    from hyperexport import cancel, migration
+    from hyperexport.errors import CancelledError
+
+    request = make_request(tmp_path / "out", vm=web01.name, export={"keep_cloud_artifacts": True, "connections": 1,
+                                                                          "bandwidth_limit_bps": 32 * MiB})
+    export = migration.export_vm(request, login)
+
+    def interrupt(current, total, *_):
+        if current >= 24 * MiB:  # past the first 16 MiB range
+            cancel.request_cancel()
+
+    try:
+        with pytest.raises(CancelledError):
+            migration.stage(request, export, 0, credentials=login, progress=interrupt)
+    finally:
+        cancel.reset()
+    first = vcsim.folder_bytes()[f"/folder/{web01.name}/{web01.extents[1].name}"]
+    staged = migration.stage(request, export, 0, credentials=login)
+
+    size = root_raw.stat().st_size
+    assert 0 < staged.bytes_fetched < size and first + staged.bytes_fetched <= size + 16 * MiB, (first, staged.bytes_fetched)
+    identical(root_raw, "raw", staged.path, "raw")
+    assert migration.cleanup(make_request(tmp_path / "out", vm=web01.name), export, login) == export.created_resources

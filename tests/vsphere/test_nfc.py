@@ -23,7 +23,7 @@ def stopped01(make_vm_in, root_raw, data_raw):
 def test_powered_off_vm_migrates_with_the_lease_kept_alive_past_its_timeout(vcsim, login, stopped01, root_raw, data_raw,
                                                                            make_request, tmp_path):  # fmt: skip
     total = sum(p.stat().st_size for p in stopped01.exports)
-    vcsim.set_nfc(lease_timeout=1, rate=total // 3)  # the downloads take about 3 s, the lease lives 1 s unrenewed
+    vcsim.set_nfc(lease_timeout=2, rate=total // 4)  # the downloads take about 4 s, the lease lives 2 s unrenewed
 
     report = run_migration(make_request(tmp_path / "out", vm=stopped01.name, export_method="nfc"), credentials=login)
 
@@ -61,3 +61,13 @@ def test_running_vm_is_refused_naming_the_datastore_method(vcsim, login, web01, 
     assert f"VM /DC0/vm/{web01.name} is poweredOn: the nfc export method (ExportVm) takes powered-off VMs only" in str(raised.value)
     assert "use the datastore export method" in str(raised.value)
     assert vcsim.leases() == {}
+
+
+def test_a_refused_lease_gives_its_message(vcsim, login, stopped01, make_request, tmp_path):
+    vcsim.inject_fault("ExportVm", "FileFault", object=stopped01.moid, message="disk locked by another export")
+
+    with pytest.raises(InvalidInputError) as raised:
+        run_migration(make_request(tmp_path / "out", vm=stopped01.name, export_method="nfc"), credentials=login)
+
+    assert str(raised.value) == (f"vSphere refused starting the NFC export of VM {stopped01.moid} (FileFault): "
+                                 "disk locked by another export")

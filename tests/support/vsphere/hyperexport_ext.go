@@ -189,15 +189,17 @@ func (vm *VirtualMachine) QueryChangedDiskAreas(ctx *Context, req *types.QueryCh
 	return body
 }
 
+// hxCountingWriter counts each piece before it goes out, so a client that has read it finds it counted.
 type hxCountingWriter struct {
 	http.ResponseWriter
-	n int64
+	path string
 }
 
 func (c *hxCountingWriter) Write(b []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(b)
-	c.n += int64(n)
-	return n, err
+	hx.Lock()
+	hx.folderBytes[c.path] += int64(len(b))
+	hx.Unlock()
+	return c.ResponseWriter.Write(b)
 }
 
 // hxFolder wraps /folder: a request without a live session's cookie gets 401 (as from ESXi); GET bytes are counted.
@@ -212,12 +214,9 @@ func (s *Service) hxFolder(next http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, "session not authenticated", http.StatusUnauthorized)
 			return
 		}
-		counter := &hxCountingWriter{ResponseWriter: w}
-		path := r.URL.Path
-		next(counter, r)
 		hx.Lock()
-		hx.folderBytes[path] += counter.n
-		hx.requests = append(hx.requests, r.Method+" "+path+" "+r.Header.Get("Range"))
+		hx.requests = append(hx.requests, r.Method+" "+r.URL.Path+" "+r.Header.Get("Range"))
 		hx.Unlock()
+		next(&hxCountingWriter{ResponseWriter: w, path: r.URL.Path}, r)
 	}
 }

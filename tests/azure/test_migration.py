@@ -3,8 +3,11 @@ and what is left at the source after a success, a failure and a cancellation mid
 
 from __future__ import annotations
 
+import logging
+import re
+
 import pytest
-from support.azure_arm import RG
+from support.azure_arm import CLIENT_SECRET, RG
 from support.azure_storage import MiB
 from support.migrate import assert_identical
 
@@ -16,7 +19,8 @@ from hyperexport.models.export import Firmware
 
 
 
-def test_vm_migrates_os_disk_first_reading_only_the_written_ranges(arm, web01, os_raw, data_raw, make_request, tmp_path):
+def test_vm_migrates_os_disk_first_reading_only_the_written_ranges(arm, web01, os_raw, data_raw, make_request, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)  # azure-core, azure-identity and msal log every request at this level
     disks_before = {k: dict(v) for k, v in arm.disks.items()}
     report = run_migration(make_request(tmp_path / "out", vm="web01"), credentials=arm.login())
 
@@ -46,6 +50,13 @@ def test_vm_migrates_os_disk_first_reading_only_the_written_ranges(arm, web01, o
     assert arm.grants_made == 2 and arm.count("Microsoft.Compute/snapshots/endGetAccess/action") >= 2
     assert arm.open_grants() == set() and arm.snapshot_ids() == set()
     assert arm.disks == disks_before
+
+    # The client secret is in no log line, no output file, and no SAS signature either.
+    signatures = [g for g in re.findall(r"sig=([^&\s'\"]+)", caplog.text) if g != "REDACTED"]
+    assert CLIENT_SECRET not in caplog.text and not signatures, signatures[:3]
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".xml", ".yaml", ".log", ".txt"):
+            assert CLIENT_SECRET not in path.read_text(errors="replace") and "sig=" not in path.read_text(errors="replace"), path
 
 
 def test_data_disks_come_by_lun_whatever_the_model_order(arm, os_raw, data_raw, make_request, tmp_path):

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from ...errors import AccessDeniedError, HyperExportError, InvalidInputError, SourceNotFoundError, TransferError
 from ...transfer import DataRange, HttpRangeSource, SourceChangedError, SourceInfo, TransferOptions
-from . import snapshots, vhd
+from . import redact, snapshots, vhd
 from .clients import AzureContext
 from .credentials import sdk_import
 from .options import ResourceId
@@ -53,6 +53,7 @@ class PageBlobSource:
     def __init__(
         self, ctx: AzureContext, snapshot: ResourceId, *, disk_size: int | None, grant_seconds: int, poll_seconds: float = 5.0
     ) -> None:
+        redact.install()
         self.ctx, self.snapshot = ctx, snapshot
         self.disk_size, self.grant_seconds, self.poll_seconds = disk_size, grant_seconds, poll_seconds
         self.name = f"azure snapshot {snapshot.name} ({snapshot.resource_group})"

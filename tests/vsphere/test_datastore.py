@@ -4,6 +4,7 @@ clean-up."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from conftest import MiB, snapshot_names
@@ -12,8 +13,10 @@ from support.migrate import assert_identical
 from hyperexport.migration import run_migration
 
 
-def test_running_vm_with_two_disks_migrates_boot_disk_first(vcsim, login, web01, root_raw, data_raw, make_request, tmp_path):
-    report = run_migration(make_request(tmp_path / "out", vm=web01.name), credentials=login)
+def test_running_vm_with_two_disks_migrates_boot_disk_first(vcsim, login, web01, root_raw, data_raw, make_request, tmp_path,
+                                                            caplog):  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="hyperexport.providers.vsphere"):
+        report = run_migration(make_request(tmp_path / "out", vm=web01.name), credentials=login)
 
     assert report.success
     outputs = report.conversion.converted_files
@@ -21,6 +24,7 @@ def test_running_vm_with_two_disks_migrates_boot_disk_first(vcsim, login, web01,
     assert_identical(root_raw, "raw", outputs[0])  # the boot disk first, though it is on scsi0:1
     assert_identical(data_raw, "raw", outputs[1])
     assert snapshot_names(web01) == [], "the run's snapshot is still there"
+    assert f"[LocalDS_0] {web01.name}/{web01.extents[1].name}: CBT is off on the VM: reading the whole disk" in caplog.messages
     manifest = json.loads(report.manifest_path.read_text())
     assert manifest["vm"] == {"cpu": 2, "mem_gb": 4, "firmware": "uefi", "secureboot": True, "os_hint": "debian11_64Guest"}
     assert [(n["mac"], n["network"]) for n in manifest["nics"]] == [
@@ -34,7 +38,8 @@ def test_running_vm_with_two_disks_migrates_boot_disk_first(vcsim, login, web01,
     assert len(ranged) >= root_raw.stat().st_size // (16 * MiB), ranged  # one request per 16 MiB range, 8 at once
 
 
-def test_with_cbt_only_the_allocated_areas_are_read(vcsim, login, make_vm_in, root_raw, data_raw, make_request, tmp_path):
+def test_with_cbt_only_the_allocated_areas_are_read(vcsim, login, make_vm_in, root_raw, data_raw, make_request, tmp_path,
+                                                    caplog):  # fmt: skip
     from support.vsphere_inventory import Disk
 
     vm = make_vm_in([Disk(root_raw, 0, 0), Disk(data_raw, 0, 1)], cbt=True)
@@ -44,9 +49,13 @@ def test_with_cbt_only_the_allocated_areas_are_read(vcsim, login, make_vm_in, ro
     vcsim.set_areas(vm.moid, vm.disk_keys[0], root_areas)
     vcsim.set_areas(vm.moid, vm.disk_keys[1], [(0, data_raw.stat().st_size)])
 
-    report = run_migration(make_request(tmp_path / "out", vm=vm.name), credentials=login)
+    with caplog.at_level(logging.INFO, logger="hyperexport.providers.vsphere"):
+        report = run_migration(make_request(tmp_path / "out", vm=vm.name), credentials=login)
 
     assert report.success
+    allocated = sum(length for _, length in root_areas)
+    assert (f"[LocalDS_0] {vm.name}/{vm.extents[0].name}: CBT lists 5 allocated area(s), {allocated} of {size} bytes: "
+            "only those are read") in caplog.messages
     assert_identical(root_raw, "raw", report.conversion.converted_files[0])
     assert_identical(data_raw, "raw", report.conversion.converted_files[1])
     served = vcsim.folder_bytes()

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 
-from ...errors import InvalidInputError, SourceNotFoundError, UnsafeImageError
+from ...errors import AccessDeniedError, InvalidInputError, SourceNotFoundError, TransferError, UnsafeImageError
 from ...transfer import HttpRangeSource
 from ...transfer.source import Buffer, DataRange, SourceInfo
 from .credentials import VsphereLogin, pyvmomi
@@ -95,18 +95,26 @@ def flat_extent(descriptor: bytes, disk: DatastorePath, capacity: int) -> Datast
 
 
 def read_descriptor(login: VsphereLogin, cookie: str, url: str, disk: DatastorePath) -> bytes:
-    with httpx.Client(verify=login.ssl_context, timeout=60, trust_env=False) as client:
-        with client.stream("GET", url, headers={"Cookie": cookie, "Accept-Encoding": "identity"}) as answer:
-            if answer.status_code == 404:
-                raise SourceNotFoundError(f"the datastore file {disk} is not there (the VM's disk was moved or deleted)")
-            if answer.status_code in (401, 403):
-                raise InvalidInputError(f"the datastore refused to serve {disk} ({answer.status_code}) to this session")
-            answer.raise_for_status()
-            data = b""
-            for chunk in answer.iter_bytes():
-                data += chunk
-                if len(data) > DESCRIPTOR_LIMIT:
-                    break
+    """The disk's descriptor file (at most DESCRIPTOR_LIMIT + 1 bytes of it)."""
+    data = b""
+    try:
+        with httpx.Client(verify=login.ssl_context, timeout=60, trust_env=False) as client:
+            with client.stream("GET", url, headers={"Cookie": cookie, "Accept-Encoding": "identity"}) as answer:
+                if answer.status_code == 404:
+                    raise SourceNotFoundError(f"the datastore file {disk} is not there (the VM's disk was moved or deleted)")
+                if answer.status_code in (401, 403):
+                    raise AccessDeniedError(
+                        f"the datastore refused to serve {disk} ({answer.status_code}): the user needs the privilege "
+                        "Datastore.Browse on its datastore"
+                    )
+                if answer.status_code != 200:
+                    raise TransferError(f"the datastore answered {answer.status_code} for {disk}; will retry")
+                for chunk in answer.iter_bytes():
+                    data += chunk
+                    if len(data) > DESCRIPTOR_LIMIT:
+                        break
+    except httpx.HTTPError as error:
+        raise TransferError(f"reading {disk} from the datastore failed ({type(error).__name__}); will retry") from None
     return data
 
 

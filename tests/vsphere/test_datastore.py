@@ -8,6 +8,7 @@ import logging
 
 import pytest
 from conftest import MiB, snapshot_names
+from secrets_scan import assert_password_never_shown, run_texts
 from support.migrate import assert_identical
 
 from hyperexport.migration import run_migration
@@ -15,7 +16,7 @@ from hyperexport.migration import run_migration
 
 def test_running_vm_with_two_disks_migrates_boot_disk_first(vcsim, login, web01, root_raw, data_raw, make_request, tmp_path,
                                                             caplog):  # fmt: skip
-    with caplog.at_level(logging.INFO, logger="hyperexport.providers.vsphere"):
+    with caplog.at_level(logging.DEBUG):  # every logger, every level: pyVmomi's and httpx's included
         report = run_migration(make_request(tmp_path / "out", vm=web01.name), credentials=login)
 
     assert report.success
@@ -25,6 +26,7 @@ def test_running_vm_with_two_disks_migrates_boot_disk_first(vcsim, login, web01,
     assert_identical(data_raw, "raw", outputs[1])
     assert snapshot_names(web01) == [], "the run's snapshot is still there"
     assert f"[LocalDS_0] {web01.name}/{web01.extents[1].name}: CBT is off on the VM: reading the whole disk" in caplog.messages
+    assert_password_never_shown([("log", r.getMessage()) for r in caplog.records] + run_texts(None, tmp_path / "out"))
     manifest = json.loads(report.manifest_path.read_text())
     assert manifest["vm"] == {"cpu": 2, "mem_gb": 4, "firmware": "uefi", "secureboot": True, "os_hint": "debian11_64Guest"}
     assert [(n["mac"], n["network"]) for n in manifest["nics"]] == [

@@ -138,3 +138,16 @@ def test_cleanup_run_revokes_open_grants_and_deletes_only_that_runs_snapshots(ar
 
     assert {r.id for r in removed} == {r.id for r in export.created_resources}
     assert arm.open_grants() == set() and arm.snapshot_ids() == {existing_snapshot}
+
+
+def test_a_managed_disk_id_or_a_snapshot_id_migrates(arm, web01, existing_snapshot, os_raw, data_raw, make_request, tmp_path):
+    disks_before = {k: dict(v) for k, v in arm.disks.items()}
+    by_disk = run_migration(make_request(tmp_path / "disk", disk_id=web01.data_disk), credentials=arm.login())
+    assert_identical(data_raw, "raw", by_disk.conversion.converted_files[0])
+    assert arm.snapshot_ids() == {existing_snapshot}  # the run's own snapshot is gone
+
+    by_snapshot = run_migration(make_request(tmp_path / "snap", snapshot_id=existing_snapshot), credentials=arm.login())
+    assert_identical(os_raw, "raw", by_snapshot.conversion.converted_files[0])
+    # A snapshot the run was given is read, its grant revoked, and the snapshot kept.
+    assert arm.snapshot_ids() == {existing_snapshot} and arm.open_grants() == set()
+    assert arm.count("Microsoft.Compute/snapshots/write") == 1 and arm.disks == disks_before

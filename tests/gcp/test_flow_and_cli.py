@@ -12,7 +12,7 @@ from support.gcp_requests import key_secrets
 from support.gcp_storage import BUCKET
 from support.migrate import assert_identical
 
-from hyperexport import migration
+from hyperexport import cli, migration
 from hyperexport.report import MigrationReport
 
 HYPEREXPORT = str(Path(sys.executable).with_name("hyperexport"))
@@ -72,27 +72,30 @@ def test_command_line_migrates_an_instance(prefect_server, gce, web01, gcp_block
     _assert_no_secret(key_info, done.stdout, done.stderr, _server_logs(), *files)
 
 
-def test_command_line_error_names_the_permission_and_never_the_key(prefect_server, gce, web01, gcp_block, key_info, tmp_path):
+def test_command_line_error_names_the_permission_and_never_the_key(prefect_server, gce, web01, gcp_block, key_info, tmp_path,
+                                                                   capsys):  # fmt: skip
     gce.faults.denied = {"compute.instances.create"}
     before = gce.inventory()
 
-    done = _run(prefect_server, "--provider", "gcp", "--instance", "web01", "--zone", ZONE, "--opt", f"bucket={BUCKET}",
-                "--opt", "poll_seconds=0.01", "--credentials-block", gcp_block, "--output", str(tmp_path / "out"))  # fmt: skip
+    code = cli.main(["--no-progress", "--provider", "gcp", "--instance", "web01", "--zone", ZONE, "--opt", f"bucket={BUCKET}",
+                     "--opt", "poll_seconds=0.01", "--credentials-block", gcp_block, "--output", str(tmp_path / "out")])  # fmt: skip
 
-    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "lacks the permission compute.instances.create" in done.stdout + done.stderr
+    shown = capsys.readouterr()
+    assert code == 2, shown.out[-3000:] + shown.err[-3000:]
+    assert "lacks the permission compute.instances.create" in shown.out + shown.err
     gce.join_workers()
     assert gce.inventory() == before
-    _assert_no_secret(key_info, done.stdout, done.stderr, _server_logs())
+    _assert_no_secret(key_info, shown.out, shown.err, _server_logs())
 
 
-def test_cleanup_run_command(prefect_server, gce, web01, gcp_block, login, make_request, tmp_path):
+def test_cleanup_run_command(prefect_server, gce, web01, gcp_block, login, make_request, tmp_path, capsys):
     given_up = migration.export_vm(make_request(tmp_path / "a", instance="web01", export={"keep_cloud_artifacts": True}), login)
 
-    done = _run(prefect_server, "--provider", "gcp", "--zone", ZONE, "--project", PROJECT, "--opt", f"bucket={BUCKET}",
-                "--credentials-block", gcp_block, "--cleanup-run", given_up.run_id)  # fmt: skip
+    code = cli.main(["--provider", "gcp", "--zone", ZONE, "--project", PROJECT, "--opt", f"bucket={BUCKET}",
+                     "--credentials-block", gcp_block, "--cleanup-run", given_up.run_id])  # fmt: skip
 
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert f"run {given_up.run_id}: 3 resource(s) removed" in done.stdout
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_OK, out
+    assert f"run {given_up.run_id}: 3 resource(s) removed" in out
     assert gce.labelled(given_up.run_id) == set()
     assert not list(gce.gcs.client(PROJECT).list_blobs(BUCKET, prefix=f"hyperexport/{given_up.run_id}/"))

@@ -214,7 +214,8 @@ def delete(ctx: GcpContext, resource: Resource, *, interval: float, timeout: flo
         call, request = ctx.compute("Snapshots").delete_unary, {"snapshot": resource.id}
     action = f"deleting {resource.kind} {resource.id}"
     operation = operations.start(ctx, call, action=action, subject=f"{resource.kind} {resource.id}", project=ctx.project, **request)
-    operations.wait(ctx, operation, action=action, timeout=timeout, interval=interval, cancellable=False)
+    # A deletion takes seconds: polled every second at most, whatever the export's interval.
+    operations.wait(ctx, operation, action=action, timeout=timeout, interval=min(interval, 1.0), cancellable=False)
 
 
 def check_crc(exported: Exported, crc32c_b64: str | None) -> None:

@@ -185,7 +185,7 @@ class Azurite:
         self.proc = subprocess.Popen(
             [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
              "--skipApiVersionCheck", "--loose"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + 60
@@ -198,13 +198,17 @@ class Azurite:
                     self.__exit__()
                     raise RuntimeError(f"azurite did not start: {(self.log_dir / 'azurite.log').read_text()[-2000:]}") from None
                 time.sleep(0.1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.proxy.handler())
-        self._server.daemon_threads = True
-        self.proxy.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.service = BlobServiceClient(account_url=self.endpoint, credential={"account_name": ACCOUNT, "account_key": KEY})
-        for container in ("disks", "snapshots"):
-            self.service.create_container(container)
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.proxy.handler())
+            self._server.daemon_threads = True
+            self.proxy.port = self._server.server_address[1]
+            threading.Thread(target=self._server.serve_forever, daemon=True).start()
+            self.service = BlobServiceClient(account_url=self.endpoint, credential={"account_name": ACCOUNT, "account_key": KEY})
+            for container in ("disks", "snapshots"):
+                self.service.create_container(container)
+        except BaseException:
+            self.__exit__()  # a failed start leaves no azurite behind
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -269,6 +273,15 @@ class Azurite:
     def written_bytes(self, container: str, name: str, limit: int) -> int:
         """Bytes of the blob's page ranges below ``limit`` (the disk, without its footer)."""
         return sum(max(0, min(p.end + 1, limit) - p.start) for p in self.blob(container, name).list_page_ranges())
+
+
+def _die_with_parent() -> None:
+    """Azurite gets SIGTERM if the test process dies without its teardown (killed by a timeout)."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _data_extents(fd: int, size: int) -> list[tuple[int, int]]:

@@ -7,7 +7,7 @@ from support.azure_arm import RG
 from support.migrate import assert_identical
 
 from hyperexport.errors import SourceNotFoundError
-from hyperexport.migration import export_vm, stage
+from hyperexport.migration import export_vm, run_migration, stage
 from hyperexport.providers import lifecycle
 from hyperexport.providers.registry import get_provider
 
@@ -41,3 +41,19 @@ def test_a_cut_off_download_resumes_where_it_stopped(arm, web01, data_raw, make_
     assert arm.grants_made == 2 and staged.virtual_size_bytes == data_raw.stat().st_size
     assert_identical(data_raw, "raw", staged.path, "raw")
     assert arm.snapshot_ids() == set() and arm.open_grants() == set()
+
+
+def test_a_range_damaged_on_the_way_fails_its_content_md5_and_is_read_again(arm, web01, os_raw, data_raw, make_request, tmp_path):
+    proxy = arm.azurite.proxy
+    proxy.corrupt_next = True
+    report = run_migration(make_request(tmp_path / "out", vm="web01"), credentials=arm.login())
+
+    assert not proxy.corrupt_next, "no range was damaged"
+    for raw, output in zip((os_raw, data_raw), report.conversion.converted_files):
+        assert_identical(raw, "raw", output)
+    written = sum(arm.azurite.written_bytes("disks", f"{RG}-{d}", r.stat().st_size)
+                  for d, r in (("web01-os", os_raw), ("web01-data", data_raw)))  # fmt: skip
+    reads = [(path, start, end) for path, start, end, _ in proxy.ranges if "/snapshots/" in path and end - start + 1 != 512]
+    twice = [r for r in set(reads) if reads.count(r) == 2]
+    assert len(twice) == 1 and len(reads) == len(set(reads)) + 1, twice  # the damaged range alone, read again
+    assert _served(proxy) == written + (twice[0][2] - twice[0][1] + 1)

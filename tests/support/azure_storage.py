@@ -61,12 +61,14 @@ class Proxy:
     expire_after: tuple[str, int] | None = None  # (blob path, answers) after which its current SAS expires
     # Called before each ranged data GET with its number (1, 2, ...): may return a status to answer instead.
     hook: Callable[[int], int | None] | None = None
+    corrupt_next: bool = False  # flip a byte of the next ranged data answer (damage on the way)
     data_gets: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         with self._lock:
             self.bytes_served, self.refused, self.expire_after, self.hook, self.data_gets = 0, 0, None, None, 0
+            self.corrupt_next = False
             self.ranges.clear()
             self.revoked.clear()
 
@@ -135,6 +137,11 @@ class Proxy:
                     data = answer.read()
                 finally:
                     upstream.close()
+                if data_get and answer.status == 206 and data:
+                    with proxy._lock:
+                        corrupt, proxy.corrupt_next = proxy.corrupt_next, False
+                    if corrupt:
+                        data = bytes([data[0] ^ 0xFF]) + data[1:]
                 self.send_response_only(answer.status, answer.reason)
                 for key, value in answer.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length", "keep-alive"):

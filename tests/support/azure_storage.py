@@ -175,6 +175,7 @@ class Azurite:
         self.proxy = Proxy(upstream_port=self.port)
         self._server: ThreadingHTTPServer | None = None
         self.service: BlobServiceClient | None = None
+        self._issued = 0
 
     @property
     def endpoint(self) -> str:
@@ -266,9 +267,10 @@ class Azurite:
                 offset += piece
 
     def sas_url(self, container: str, name: str, seconds: int) -> str:
+        self._issued += 1  # SAS times have whole seconds: two grants in one second must still differ
         token = generate_blob_sas(
             ACCOUNT, container, name, account_key=KEY, permission=BlobSasPermissions(read=True),
-            expiry=datetime.now(timezone.utc) + timedelta(seconds=seconds),
+            expiry=datetime.now(timezone.utc) + timedelta(seconds=seconds + self._issued),
         )  # fmt: skip
         return f"{self.public_endpoint}/{container}/{name}?{token}"
 

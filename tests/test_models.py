@@ -1,14 +1,10 @@
 import pytest
+from support.migrate import accepted_providers
 
 from hyperexport.errors import InvalidInputError
 from hyperexport.migration import MigrationRequest
-from hyperexport.models import ConvertOptions, ConverterConfig, ExportOptions, ProviderName
+from hyperexport.models import ConvertOptions, ConverterConfig, ExportOptions
 from hyperexport.validate_input import build
-
-
-def _choices(values: list[str]) -> str:
-    quoted = [f"'{v}'" for v in values]
-    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
 
 
 def test_convert_options_defaults_match_the_seed_contract():
@@ -27,7 +23,7 @@ def test_convert_options_defaults_match_the_seed_contract():
         (ConvertOptions, {"compression_level": -1}, "compression_level", "greater than or equal to 0"),
         (ConverterConfig, {"timeout_seconds": 0}, "timeout_seconds", "greater than 0"),
         (ExportOptions, {"output_dir": "/tmp/x", "format": "iso"}, "format", "'vmdk', 'qcow2', 'raw', 'vhd', 'vhdx' or 'vdi'"),
-        (MigrationRequest, {"provider": "openstack", "source": {}, "export": {"output_dir": "/tmp"}}, "provider", _choices([p.value for p in ProviderName])),
+        (MigrationRequest, {"provider": "openstack", "source": {}, "export": {"output_dir": "/tmp"}}, "provider", accepted_providers()),
     ],
 )
 def test_invalid_values_are_refused_naming_field_and_accepted_values(model, fields, named, accepted):

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "local": "hyperexport.providers.local:provider",
     "aws": "hyperexport.providers.aws:provider",
-    "azure": "hyperexport.providers.azure:provider",
     "vsphere": "hyperexport.providers.vsphere:provider",
+    "azure": "hyperexport.providers.azure:provider",
     "gcp": "hyperexport.providers.gcp:provider",
     "hyperv": "hyperexport.providers.hyperv:provider",
 }

@@ -6,6 +6,7 @@ import pytest
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.variables import Variable
+from support.migrate import accepted_providers
 from support.prefect_stack import (
     client,
     local_vm,
@@ -55,7 +56,7 @@ def test_bad_requests_and_plans_fail_before_any_task_or_child_run(stack, disk_se
         "empty plan": (start_deployment("nightly-migrations/nightly-migrations", {"plan_variable": "test-empty-plan"}),
                        "the migration plan in Prefect variable 'test-empty-plan' lists no VMs"),
         "unknown provider in plan": (start_deployment("nightly-migrations/nightly-migrations", {"plan_file": str(bad_plan)}),
-                                     "vms.2.provider: Input should be 'local' or 'aws'"),
+                                     "vms.2.provider: Input should be " + accepted_providers()),
         "bad plan entries": (start_deployment("nightly-migrations/nightly-migrations", {"plan_file": str(bad_entries)}),
                              "no VM was started: vms[0] (local missing.vmdk): source"),
         "missing variable": (start_deployment("nightly-migrations/nightly-migrations", {"plan_variable": "no-such-plan"}),

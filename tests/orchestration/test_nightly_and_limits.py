@@ -22,6 +22,8 @@ from support.prefect_stack import (
 )
 from support.migrate import assert_identical
 
+from hyperexport.models import ProviderName
+
 from deployments.bootstrap import ZOMBIE_AUTOMATION, recommended_limits
 
 
@@ -42,7 +44,7 @@ def test_bootstrap_sets_up_pool_limits_blocks_automation_and_deployments(stack):
         assert deployment.enforce_parameter_schema
     # The UI draws a form from the schema: the request is a model with its fields, not a bare JSON box.
     request_schema = migrate.parameter_openapi_schema["properties"]["request"]
-    assert request_schema["properties"]["provider"]["enum"] == ["local", "aws"]
+    assert request_schema["properties"]["provider"]["enum"] == [p.value for p in ProviderName]
     assert {"source", "export", "credentials_block", "convert_options"} <= set(request_schema["properties"])
     assert "plan" in nightly.parameter_openapi_schema["properties"]
 

@@ -36,3 +36,11 @@ def sha256(path: Path) -> str:
 
 def tree_digest(directory: Path) -> dict[str, str]:
     return {str(p.relative_to(directory)): sha256(p) for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def accepted_providers() -> str:
+    """How pydantic lists the provider names it accepts: "'local', 'aws' or 'gcp'"."""
+    from hyperexport.models import ProviderName
+
+    quoted = [f"'{p.value}'" for p in ProviderName]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}"

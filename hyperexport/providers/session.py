@@ -38,6 +38,13 @@ class ExportSession(Generic[CredentialsT]):
                 self.ledger.append(resource)
         return resource
 
+    def forget(self, resource: Resource) -> None:
+        """``resource`` is gone already (the export itself removed it, a temporary disk or a worker): off the
+        ledger, so that roll-back and clean-up do not look for it."""
+        with self._lock:
+            if resource in self.ledger:
+                self.ledger.remove(resource)
+
     def tags(self) -> dict[str, str]:
         """The tags that mark a resource as this run's: clean-up removes only what carries them."""
         tags = {RUN_TAG: self.run_id}

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import InvalidInputError
+from ..contract import exactly_one
 
 # ARM's own rules: resource groups 1-90 of letters, digits, _-.() not ending in '.'; VMs 1-64 of letters,
 # digits, _-. (Linux) and no other characters anywhere.
@@ -65,14 +66,7 @@ def source(options: AzureOptions) -> tuple[SourceKind, str]:
     named: tuple[tuple[SourceKind, str | None], ...] = (
         ("vm", options.vm), ("disk", options.disk_id), ("snapshot", options.snapshot_id)
     )
-    given = [(kind, value) for kind, value in named if value]
-    if len(given) != 1:
-        raise InvalidInputError(
-            "give exactly one of vm (with resource_group), disk_id or snapshot_id for the azure provider "
-            f"(got {', '.join(kind for kind, _ in given) or 'none'})",
-            field="source.vm",
-        )
-    return given[0]
+    return exactly_one("azure", named, field="source.vm", shown="vm (with resource_group), disk_id or snapshot_id")
 
 
 def check(options: AzureOptions) -> None:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import InvalidInputError
+from ..contract import exactly_one
 from ...models import DiskFormat, ExportOptions
 
 #: Compute Engine resource names (RFC 1035 labels of up to 63 characters).
@@ -63,14 +64,7 @@ def source_of(options: GcpOptions) -> tuple[SourceKind, str]:
     named: tuple[tuple[SourceKind, str | None], ...] = (
         ("instance", options.instance), ("disk", options.disk), ("snapshot", options.snapshot)
     )
-    given = [(kind, value) for kind, value in named if value]
-    if len(given) != 1:
-        raise InvalidInputError(
-            "give exactly one of instance, disk or snapshot for the gcp provider "
-            f"(got {', '.join(kind for kind, _ in given) or 'none'})",
-            field="source.instance",
-        )
-    return given[0]
+    return exactly_one("gcp", named, field="source.instance")
 
 
 def export_format(options: GcpOptions, export: ExportOptions) -> Literal["qcow2", "raw"]:

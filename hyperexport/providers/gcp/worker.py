@@ -200,8 +200,7 @@ def _remove_now(ctx: GcpContext, session: ExportSession[Any], created: list[Reso
             log.error("could not delete %s %s of run %s now (the clean-up will try again): %s",
                       resource.kind, resource.id, session.run_id, error)  # fmt: skip
             continue
-        if resource in session.ledger:
-            session.ledger.remove(resource)
+        session.forget(resource)
 
 
 def delete(ctx: GcpContext, resource: Resource, *, interval: float, timeout: float = 600) -> None:

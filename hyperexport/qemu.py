@@ -59,6 +59,27 @@ def _arg(path: Path) -> str:
     return str(Path(path).absolute())
 
 
+def _options(path: Path, fmt: str) -> str:
+    """``path`` as a qemu block-options string (commas in the name doubled, as qemu's option syntax wants)."""
+    extra = ",force_size_calc=current_size" if fmt == "vpc" else ""
+    return f"driver={fmt}{extra},file.driver=file,file.filename={_arg(path).replace(',', ',,')}"
+
+
+def _image(path: Path, fmt: str) -> list[str]:
+    """How one image is named to qemu-img. A VHD is read at its footer's current size: for creators it does not
+    know (anything but win, qem2, d2v, tap, CTXS) qemu's vpc driver otherwise takes the size from the CHS
+    geometry, which can be smaller than the disk, and a source read that way agrees with its own truncated
+    conversion, so no later comparison would notice."""
+    return ["--image-opts", _options(path, fmt)] if fmt == "vpc" else ["-f", fmt, _arg(path)]
+
+
+def backing_name(path: Path, fmt: str) -> str:
+    """A backing file name that reads ``path`` as ``_image`` does (a ``json:`` name for a VHD)."""
+    if fmt != "vpc":
+        return _arg(path)
+    return "json:" + json.dumps({"driver": "vpc", "force_size_calc": "current_size", "file": {"driver": "file", "filename": _arg(path)}})
+
+
 def compare_limits(*paths: Path) -> procs.Limits:
     """compare reads every byte: a minute plus a second per 100 MiB of the larger file (at least 20 MB/s)."""
     size = max((Path(p).stat().st_size for p in paths), default=0)
@@ -74,7 +95,7 @@ def info(path: Path, fmt: str, *, limits: procs.Limits = procs.INSPECT) -> Image
 
     Callers that read untrusted images go through ``image_safety.inspect``, which checks the headers first.
     """
-    proc = _run(["info", "--output=json", "--force-share", "-f", fmt, _arg(path)], what=f"info of {Path(path).name}", limits=limits)
+    proc = _run(["info", "--output=json", "--force-share", *_image(path, fmt)], what=f"info of {Path(path).name}", limits=limits)
     if proc.returncode != 0:
         raise InvalidInputError(
             f"qemu-img cannot read {path} as {fmt}: {_tail(proc.stderr)}. "
@@ -99,7 +120,7 @@ def info(path: Path, fmt: str, *, limits: procs.Limits = procs.INSPECT) -> Image
 
 def check(path: Path, fmt: str) -> CheckResult:
     """``qemu-img check``; formats without a checker (raw, vpc) report ``supported=False``."""
-    proc = _run(["check", "--output=json", "--force-share", "-f", fmt, _arg(path)], what=f"check of {Path(path).name}")
+    proc = _run(["check", "--output=json", "--force-share", *_image(path, fmt)], what=f"check of {Path(path).name}")
     text = (proc.stdout + proc.stderr).strip()
     if proc.returncode == 63 or "does not support checks" in text:
         return CheckResult(clean=True, supported=False, evidence=f"{fmt} has no consistency checker in qemu-img")
@@ -116,7 +137,8 @@ def check(path: Path, fmt: str) -> CheckResult:
 
 def compare(a: Path, a_fmt: str, b: Path, b_fmt: str) -> CompareResult:
     proc = _run(
-        ["compare", "--force-share", "-f", a_fmt, "-F", b_fmt, _arg(a), _arg(b)],
+        ["compare", "--force-share", "--image-opts", _options(a, a_fmt), _options(b, b_fmt)]
+        if "vpc" in (a_fmt, b_fmt) else ["compare", "--force-share", "-f", a_fmt, "-F", b_fmt, _arg(a), _arg(b)],
         what=f"compare of {Path(a).name} and {Path(b).name}", limits=compare_limits(a, b),
     )
     evidence = _tail(proc.stdout + proc.stderr) or f"exit {proc.returncode}"
@@ -128,7 +150,7 @@ def compare(a: Path, a_fmt: str, b: Path, b_fmt: str) -> CompareResult:
 def create_overlay(backing: Path, backing_fmt: str, overlay: Path) -> Path:
     """A qcow2 whose reads fall through to ``backing`` and whose writes stay in the overlay."""
     proc = _run(
-        ["create", "-q", "-f", "qcow2", "-b", _arg(backing), "-F", backing_fmt, _arg(overlay)],
+        ["create", "-q", "-f", "qcow2", "-b", backing_name(backing, backing_fmt), "-F", backing_fmt, _arg(overlay)],
         what=f"create of overlay {overlay.name}",
     )
     if proc.returncode != 0:
@@ -147,10 +169,10 @@ def convert_command(
     extra: list[str] | None = None,
 ) -> list[str]:
     # -W: out-of-order writes; -m 16: sixteen coroutines. Together the fastest local copy qemu-img offers.
-    cmd = [qemu_img_binary(), "convert", "-W", "-m", "16", "-f", source_fmt, "-O", dest_fmt]
+    cmd = [qemu_img_binary(), "convert", "-W", "-m", "16", "-O", dest_fmt]
     if compress:
         cmd.append("-c")
     if progress:
         cmd.append("-p")
-    return [*cmd, *(extra or []), _arg(source), _arg(dest)]
+    return [*cmd, *(extra or []), *_image(source, source_fmt), _arg(dest)]
 

@@ -87,7 +87,7 @@ class Lab:
 @pytest.fixture(scope="session")
 def hyperv_lab(tmp_path_factory, base_raw, second_raw):
     root = tmp_path_factory.mktemp("hyperv-lab")
-    for name in ("C", "E/exports", "denied"):
+    for name in ("C", "E/exports", "denied", "dfs"):
         (root / name).mkdir(parents=True)
     disks = root / "C" / "Hyper-V" / "Virtual Hard Disks"
     vhdx(base_raw, disks / "web01-os.vhdx")
@@ -96,7 +96,8 @@ def hyperv_lab(tmp_path_factory, base_raw, second_raw):
     differencing(disks / "web01-os.vhdx", disks / "chain-os_6A1B2C3D.avhdx")
     shutil.copyfile(disks / "web01-os.vhdx", disks / "chain-os.vhdx")
     host = FakeHost(drives={"C": root / "C", "E": root / "E"}, shares={"exports": "E:\\exports", "C$": "C:\\"})
-    samba = Samba(root / "samba", {"C$": root / "C", "exports": root / "E" / "exports", "denied": root / "denied"}, denied=("denied",))
+    samba = Samba(root / "samba", {"C$": root / "C", "exports": root / "E" / "exports", "denied": root / "denied", "dfs": root / "dfs"},
+                  denied=("denied",), options={"dfs": ["msdfs root = yes", "msdfs proxy = \\127.0.0.1\\C$"]})  # a referral to C$
     samba.start()
     winrm = WinrmServer(host, WINRM_USER, WINRM_PASSWORD, root / "winrm.log").start()
     try:

@@ -9,7 +9,7 @@ import pytest
 from conftest import VM_DIR
 
 from hyperexport import cancel
-from hyperexport.errors import CancelledError, InvalidInputError, UnsafeImageError
+from hyperexport.errors import CancelledError, InvalidInputError, SourceNotFoundError, UnsafeImageError
 from hyperexport.providers.hyperv.smb import SmbFileSource, SmbPath, host_path_on_share
 from hyperexport.transfer import SourceChangedError, TransferOptions, download
 
@@ -100,3 +100,16 @@ def test_a_file_that_is_no_vhdx_is_refused(hyperv, tmp_path):
             download(source, tmp_path / "disk.vhdx", _options())
     finally:
         local.unlink()
+
+
+def test_a_dfs_referral_is_never_followed(hyperv, tmp_path):
+    """The share ``dfs`` refers every path to ``C$`` (smbclient's own connect would follow it, with our login, to
+    whatever server the host names): it is refused as the missing share it is on the host, nothing read."""
+    path = SmbPath.from_unc("\\\\127.0.0.1\\dfs\\Hyper-V\\Virtual Hard Disks\\web01-os.vhdx", "disk")
+    source = SmbFileSource(hyperv.login(), path, expected_size=None)
+    try:
+        with pytest.raises(SourceNotFoundError, match="has no share named 'dfs'"):
+            download(source, tmp_path / "disk.vhdx", _options())
+    finally:
+        source.close()
+    assert not list(tmp_path.iterdir())

@@ -25,10 +25,12 @@ def _free_port() -> int:
 
 
 class Samba:
-    """``shares`` maps share names to directories; ``denied`` shares refuse the user."""
+    """``shares`` maps share names to directories; ``denied`` shares refuse the user; ``options`` adds smb.conf lines
+    to a share."""
 
-    def __init__(self, home: Path, shares: dict[str, Path], denied: tuple[str, ...] = ()) -> None:
-        self.home, self.shares, self.denied = home, shares, denied
+    def __init__(self, home: Path, shares: dict[str, Path], denied: tuple[str, ...] = (),
+                 options: dict[str, list[str]] | None = None) -> None:
+        self.home, self.shares, self.denied, self.options = home, shares, denied, options or {}
         self.port = _free_port()
         self.conf = home / "smb.conf"
         self.log = home / "smbd.log"
@@ -69,7 +71,7 @@ class Samba:
             lines += [f"[{name}]", f"path = {path}", "read only = no", "browseable = yes"]
             if name in self.denied:
                 lines.append("valid users = nobody")
-            lines.append("")
+            lines += [*self.options.get(name, []), ""]
         self.conf.write_text("\n".join(lines))
         subprocess.run(
             ["smbpasswd", "-c", str(self.conf), "-s", "-a", unix_user],

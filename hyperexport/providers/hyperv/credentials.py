@@ -26,6 +26,8 @@ def smbclient_module() -> Any:
         import smbclient
     except ImportError:
         raise InvalidInputError(f"the hyperv provider needs smbprotocol; install it with: {INSTALL}") from None
+    # No domain referrals; the per-share DFS referrals smbclient follows regardless are refused by smb.checked_tree.
+    smbclient.ClientConfig(skip_dfs=True)
     return smbclient
 
 

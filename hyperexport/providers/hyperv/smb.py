@@ -141,6 +141,27 @@ def _translate(error: Exception, action: str, path: SmbPath, login: HypervLogin)
     return TransferError(f"SMB failed while {where}: {name}")
 
 
+def checked_tree(path: SmbPath, kwargs: dict[str, Any]) -> None:
+    """Connect to ``path``'s share ourselves and refuse a DFS one: smbclient's own connect follows a share's DFS
+    referrals to any server with the same login and caches them process-wide; once this tree is connected its
+    later calls reuse it."""
+    from smbclient._pool import ClientConfig, register_session
+    from smbprotocol.tree import TreeConnect
+
+    ClientConfig()._referral_cache.clear()  # noqa: SLF001 - no cached referral may rewrite our paths
+    session = register_session(path.server, **kwargs)
+    name = f"\\\\{path.server}\\{path.share}"
+    tree = next((t for t in session.tree_connect_table.values() if t.share_name == name), None)
+    if tree is None:
+        tree = TreeConnect(session, name)
+        tree.connect(require_secure_negotiate=True)
+    if tree.is_dfs_share:
+        raise UnsafeImageError(
+            f"{name} is a DFS share (its paths refer to other servers): hyperexport sends its login only to the host "
+            "itself. Export to a plain share on the Hyper-V host."
+        )
+
+
 class SmbFileSource:
     """Ranged reads of one file on a share. Thread-safe; see the module docstring."""
 
@@ -164,6 +185,7 @@ class SmbFileSource:
     def describe(self) -> SourceInfo:
         smbclient = smbclient_module()
         with smb_errors("reading the attributes of", self.path, self.login), self._lock:
+            checked_tree(self.path, self._kwargs())
             st = smbclient.stat(self.path.unc, **self._kwargs())
         size = int(st.st_size)
         if size > MAX_VHDX_BYTES:
@@ -187,6 +209,7 @@ class SmbFileSource:
     def read_range(self, offset: int, length: int) -> Iterator[bytes]:
         smbclient = smbclient_module()
         with smb_errors(f"reading bytes {offset}-{offset + length - 1} of", self.path, self.login):
+            checked_tree(self.path, self._kwargs())
             with smbclient.open_file(self.path.unc, mode="rb", buffering=0, share_access="r", **self._kwargs()) as handle:
                 handle.seek(offset)
                 remaining = length
@@ -220,11 +243,13 @@ class SmbShare:
     def check_readable(self, path: SmbPath) -> None:
         smbclient = smbclient_module()
         with smb_errors("listing", path, self.login):
+            checked_tree(path, self._kwargs())
             smbclient.listdir(path.unc, **self._kwargs())
 
     def exists(self, path: SmbPath) -> bool:
         smbclient = smbclient_module()
         with smb_errors("looking for", path, self.login):
+            checked_tree(path, self._kwargs())
             return bool(smbclient.path.isdir(path.unc, **self._kwargs()))
 
     def remove_tree(self, path: SmbPath) -> None:
@@ -232,6 +257,7 @@ class SmbShare:
         from smbclient import shutil as smb_shutil
 
         with smb_errors("removing", path, self.login):
+            checked_tree(path, self._kwargs())
             if smbclient.path.isdir(path.unc, **self._kwargs()):
                 smb_shutil.rmtree(path.unc, **self._kwargs())
 

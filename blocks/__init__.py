@@ -3,12 +3,12 @@
 The engine never sees a block: ``credentials_for`` loads the named block and
 returns what the provider module takes as ``credentials``:
 
-    provider  block type(s)                                         engine credentials
+    provider  block type(s)                                         engine credentials (hyperexport/providers/<name>/credentials.py)
     aws       hyperexport-aws-credentials, aws-credentials (prefect-aws)  boto3.Session
-    azure     hyperexport-azure-service-principal                   AzureLogin(credential, subscription_id)
-    gcp       hyperexport-gcp-service-account                       GcpLogin(credentials, project)
+    azure     hyperexport-azure-service-principal                   AzureLogin (credential(), endpoints of its cloud)
+    gcp       hyperexport-gcp-service-account                       GcpLogin (credentials, project, endpoints)
     vsphere   hyperexport-vsphere-credentials                       VsphereLogin (connect())
-    hyperv    hyperexport-hyper-v-credentials                       HypervLogin (session())
+    hyperv    hyperexport-hyper-v-credentials                       HypervLogin (WinRM and SMB logins)
     local     none
 
 Tasks take the block's *name* as input, so Prefect's cache keys hash a

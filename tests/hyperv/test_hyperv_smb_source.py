@@ -4,12 +4,15 @@ checked against what the host reported, hostile locations refused."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 
 import pytest
 from conftest import VM_DIR
+from support.hyperv_proxy import StallingProxy
 
 from hyperexport import cancel
-from hyperexport.errors import CancelledError, InvalidInputError, SourceNotFoundError, UnsafeImageError
+from hyperexport.errors import CancelledError, InvalidInputError, SourceNotFoundError, TransferError, UnsafeImageError
 from hyperexport.providers.hyperv.smb import SmbFileSource, SmbPath, host_path_on_share
 from hyperexport.transfer import SourceChangedError, TransferOptions, download
 
@@ -113,3 +116,46 @@ def test_a_dfs_referral_is_never_followed(hyperv, tmp_path):
     finally:
         source.close()
     assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture
+def stalling_proxy(hyperv):
+    proxy = StallingProxy(hyperv.samba.port).start()
+    yield proxy
+    proxy.stop()
+
+
+def _stall_after_first_range(proxy):
+    def progress(current, *_):
+        if current:
+            proxy.stalled.set()
+
+    return progress
+
+
+def test_a_host_that_goes_silent_fails_the_read_within_its_timeout(hyperv, stalling_proxy, tmp_path):
+    source, _ = _source(hyperv)
+    source.login = hyperv.login(smb_port=stalling_proxy.port)
+    started = time.monotonic()
+    with pytest.raises(TransferError, match="no answer within 1"):
+        download(source, tmp_path / "disk.vhdx", _options(read_timeout=1.0, max_attempts=1, connections=2),
+                 progress=_stall_after_first_range(stalling_proxy))  # fmt: skip
+    assert time.monotonic() - started < 15
+    source.close()
+
+
+def test_a_cancel_interrupts_a_read_the_host_never_answers(hyperv, stalling_proxy, tmp_path):
+    source, _ = _source(hyperv)
+    source.login = hyperv.login(smb_port=stalling_proxy.port)
+    timer = threading.Timer(1.0, cancel.request_cancel)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(CancelledError):
+            download(source, tmp_path / "disk.vhdx", _options(read_timeout=300.0, connections=2),
+                     progress=_stall_after_first_range(stalling_proxy))  # fmt: skip
+    finally:
+        timer.join()
+        cancel.reset()
+        source.close()
+    assert time.monotonic() - started < 15

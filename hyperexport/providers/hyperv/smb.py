@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ... import cancel
 from ...errors import AccessDeniedError, HyperExportError, InvalidInputError, SourceNotFoundError, TransferError, UnsafeImageError
 from ...transfer import SourceChangedError, SourceInfo, TransferOptions
 from .credentials import HypervLogin, smbclient_module
@@ -162,6 +164,60 @@ def checked_tree(path: SmbPath, kwargs: dict[str, Any]) -> None:
         )
 
 
+class StallWatch:
+    """smbprotocol waits for an answer forever: while an operation runs, a watcher thread cuts the connections in
+    ``cache`` once no answer came for ``timeout`` seconds or a cancel is requested, which wakes every waiting read."""
+
+    def __init__(self, cache: dict[str, Any]) -> None:
+        self.cache, self.timeout = cache, 60.0
+        self._active: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self.fired: str | None = None
+
+    @contextmanager
+    def operation(self) -> Iterator[Callable[[], None]]:
+        """Yields ``alive()``, to call whenever an answer arrives."""
+        key = id(object())
+        alive = lambda: self._active.__setitem__(key, time.monotonic())  # noqa: E731
+        with self._lock:
+            alive()
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(target=self._watch, name="smb-stall-watch", daemon=True)
+                self._watcher.start()
+        try:
+            yield alive
+        finally:
+            with self._lock:
+                self._active.pop(key, None)
+        if self.fired:
+            cancel.raise_if_cancelled()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(0.2, self.timeout / 4))
+            with self._lock:
+                if not self._active:
+                    self._watcher = None
+                    return
+                stalled = time.monotonic() - min(self._active.values()) > self.timeout
+            if stalled or cancel.cancelled():
+                self.fired = "cancel" if cancel.cancelled() else "stall"
+                for connection in list(self.cache.values()):
+                    try:
+                        connection.disconnect(False)
+                    except Exception:  # noqa: BLE001, S110 - already gone is what we want
+                        pass
+                self.cache.clear()
+
+    def translate(self, error: HyperExportError, what: str) -> HyperExportError:
+        if self.fired == "stall":
+            self.fired = None
+            return TransferError(f"the SMB server sent no answer within {self.timeout:g}s while {what}; cut the "
+                                 "connection (the transfer options' read_timeout)")  # fmt: skip
+        return error
+
+
 class SmbFileSource:
     """Ranged reads of one file on a share. Thread-safe; see the module docstring."""
 
@@ -169,24 +225,31 @@ class SmbFileSource:
         self.login, self.path, self.expected_size = login, path, expected_size
         self.name = path.unc
         self._read_size = 1024 * 1024
+        self._connect_timeout = 60
         self._cache: dict[str, Any] = {}
+        self._watch = StallWatch(self._cache)
         self._lock = threading.Lock()
         self._size: int | None = None
 
     def configure(self, options: TransferOptions) -> None:
         self._read_size = options.read_size
+        self._connect_timeout = max(1, int(options.connect_timeout))
+        self._watch.timeout = options.read_timeout
 
     def _kwargs(self) -> dict[str, Any]:
         return {
             "username": self.login.smb_username, "password": self.login.smb_secret(), "port": self.login.smb_port,
-            "connection_cache": self._cache,
+            "connection_cache": self._cache, "connection_timeout": self._connect_timeout,
         }
 
     def describe(self) -> SourceInfo:
         smbclient = smbclient_module()
-        with smb_errors("reading the attributes of", self.path, self.login), self._lock:
-            checked_tree(self.path, self._kwargs())
-            st = smbclient.stat(self.path.unc, **self._kwargs())
+        try:
+            with self._watch.operation(), smb_errors("reading the attributes of", self.path, self.login), self._lock:
+                checked_tree(self.path, self._kwargs())
+                st = smbclient.stat(self.path.unc, **self._kwargs())
+        except (TransferError, SourceNotFoundError) as error:
+            raise self._watch.translate(error, f"reading the attributes of {self.name}") from None
         size = int(st.st_size)
         if size > MAX_VHDX_BYTES:
             raise UnsafeImageError(f"{self.name} is {size} bytes, more than any VHDX can be; refusing it")
@@ -208,17 +271,22 @@ class SmbFileSource:
 
     def read_range(self, offset: int, length: int) -> Iterator[bytes]:
         smbclient = smbclient_module()
-        with smb_errors(f"reading bytes {offset}-{offset + length - 1} of", self.path, self.login):
-            checked_tree(self.path, self._kwargs())
-            with smbclient.open_file(self.path.unc, mode="rb", buffering=0, share_access="r", **self._kwargs()) as handle:
-                handle.seek(offset)
-                remaining = length
-                while remaining:
-                    chunk = handle.read(min(self._read_size, remaining))
-                    if not chunk:
-                        raise SourceChangedError(f"{self.name} shrank while being read: nothing at offset {offset + length - remaining}")
-                    remaining -= len(chunk)
-                    yield chunk
+        what = f"reading bytes {offset}-{offset + length - 1} of"
+        try:
+            with self._watch.operation() as alive, smb_errors(what, self.path, self.login):
+                checked_tree(self.path, self._kwargs())
+                with smbclient.open_file(self.path.unc, mode="rb", buffering=0, share_access="r", **self._kwargs()) as handle:
+                    handle.seek(offset)
+                    remaining = length
+                    while remaining:
+                        chunk = handle.read(min(self._read_size, remaining))
+                        alive()
+                        if not chunk:
+                            raise SourceChangedError(f"{self.name} shrank while being read: nothing at offset {offset + length - remaining}")
+                        remaining -= len(chunk)
+                        yield chunk
+        except (TransferError, SourceNotFoundError) as error:
+            raise self._watch.translate(error, f"{what} {self.name}") from None
 
     def close(self) -> None:
         smbclient = smbclient_module()

@@ -74,7 +74,8 @@ class Lab:
 
     def login(self, **changes) -> HypervLogin:
         fields = dict(endpoint=self.winrm.endpoint, user=WINRM_USER, password=WINRM_PASSWORD, transport="basic",
-                      verify_tls=False, smb_user=SMB_USER, smb_password=SMB_PASSWORD, smb_port=self.samba.port)  # fmt: skip
+                      verify_tls=False, smb_user=SMB_USER, smb_password=SMB_PASSWORD, smb_port=self.samba.port,
+                      allow_insecure_basic=True)  # fmt: skip
         return HypervLogin(**{**fields, **changes})
 
     def checkpoints(self) -> list[tuple[str, str]]:
@@ -159,5 +160,6 @@ def hyperv_block(prefect_server, hyperv) -> str:
     HypervCredentials(
         host="127.0.0.1", user=WINRM_USER, password=WINRM_PASSWORD, transport="basic", use_tls=False,
         port=hyperv.winrm.port, smb_user=SMB_USER, smb_password=SMB_PASSWORD, smb_port=hyperv.samba.port,
+        allow_insecure_basic=True,  # the fake WinRM host speaks plain HTTP
     ).save(BLOCK, overwrite=True)  # fmt: skip
     return BLOCK

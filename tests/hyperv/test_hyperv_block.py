@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import SECRETS, WINRM_PASSWORD, WINRM_USER
 
 
@@ -30,3 +32,17 @@ def test_both_passwords_come_back_masked_from_the_api(hyperv_block):
     assert not [s for s in SECRETS if s in text]
     login = credentials_for("hyperv", hyperv_block)
     assert login.smb_secret() != login.password.get_secret_value() and login.transport == "basic"
+
+
+def test_basic_over_plain_http_is_refused_unless_the_lab_opt_in_is_set():
+    from blocks.hyperv import HypervCredentials
+
+    from hyperexport.errors import InvalidInputError
+
+    block = HypervCredentials(host="127.0.0.1", user=WINRM_USER, password=WINRM_PASSWORD, transport="basic", use_tls=False)
+    with pytest.raises(InvalidInputError) as raised:
+        block.get_client()
+    assert "password in clear: turn on the credentials block's use_tls" in str(raised.value)
+    assert raised.value.field == "credentials_block" and WINRM_PASSWORD not in str(raised.value)
+    assert block.model_copy(update={"allow_insecure_basic": True}).get_client() is not None
+    assert HypervCredentials(host="127.0.0.1", user=WINRM_USER, password=WINRM_PASSWORD, transport="basic").get_client()

@@ -47,6 +47,7 @@ class HypervLogin(BaseModel):
     smb_password: SecretStr | None = Field(default=None, description="SMB password; default: the WinRM password.")
     smb_port: int = Field(default=445, ge=1, le=65535)
     operation_timeout_seconds: int = Field(default=20, ge=1, le=3600)
+    allow_insecure_basic: bool = Field(default=False, description="Lab only: basic over plain HTTP sends the password in clear.")
 
     @property
     def host(self) -> str:
@@ -74,5 +75,12 @@ class HypervLogin(BaseModel):
         if self.ca_bundle:
             extra["ca_trust_path"] = self.ca_bundle
         if self.transport == "basic" and urlsplit(self.endpoint).scheme == "http":
+            if not self.allow_insecure_basic:
+                raise InvalidInputError(
+                    "basic authentication over plain HTTP would send the WinRM password in clear: turn on the "
+                    "credentials block's use_tls (WinRM over HTTPS, port 5986) or pick ntlm/kerberos/credssp as its "
+                    "transport (allow_insecure_basic exists for isolated test labs only)",
+                    field="credentials_block",
+                )
             extra["message_encryption"] = "never"
         return winrm.Session(self.endpoint, auth=(self.user, self.password.get_secret_value()), transport=self.transport, **extra)

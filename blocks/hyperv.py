@@ -38,6 +38,7 @@ class HypervCredentials(CredentialsBlock):
     smb_user: str | None = Field(default=None, description="SMB user that reads the VHDX files; default: the WinRM user.")
     smb_password: SecretStr | None = Field(default=None, description="Password of the SMB user; default: the WinRM password.")
     smb_port: int = Field(default=445, ge=1, le=65535, title="SMB port", description="SMB port of the host (445).")
+    smb_encrypt: bool = Field(default=True, title="SMB encryption", description="Encrypt the disks' SMB traffic (SMB 3); turn off only for a host that cannot.")
     allow_insecure_basic: bool = Field(
         default=False, description="Isolated test labs only: allow basic authentication over plain HTTP (password in clear)."
     )
@@ -51,7 +52,8 @@ class HypervCredentials(CredentialsBlock):
         return HypervLogin(
             endpoint=self.endpoint, user=self.user, password=self.password, transport=self.transport,
             verify_tls=self.verify_tls, ca_bundle=self.ca_bundle, smb_user=self.smb_user,
-            smb_password=self.smb_password, smb_port=self.smb_port, allow_insecure_basic=self.allow_insecure_basic,
+            smb_password=self.smb_password, smb_port=self.smb_port, smb_encrypt=self.smb_encrypt,
+            allow_insecure_basic=self.allow_insecure_basic,
         )
 
     def get_client(self) -> Any:

@@ -15,7 +15,7 @@ def test_the_smb_login_defaults_to_the_winrm_one():
 
     login = HypervCredentials(host="hv01.corp.example", user=WINRM_USER, password=WINRM_PASSWORD).engine_credentials()
     assert login.endpoint == "https://hv01.corp.example:5986/wsman" and login.transport == "ntlm" and login.verify_tls
-    assert (login.smb_username, login.smb_secret(), login.smb_port) == (WINRM_USER, WINRM_PASSWORD, 445)
+    assert (login.smb_username, login.smb_secret(), login.smb_port, login.smb_encrypt) == (WINRM_USER, WINRM_PASSWORD, 445, True)
     assert WINRM_PASSWORD not in repr(login)
 
 

@@ -159,3 +159,16 @@ def test_a_cancel_interrupts_a_read_the_host_never_answers(hyperv, stalling_prox
         cancel.reset()
         source.close()
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("encrypt", [True, False])
+def test_smb_traffic_is_encrypted_unless_turned_off(hyperv, encrypt):
+    source, _ = _source(hyperv)
+    if not encrypt:
+        source.login = hyperv.login(smb_encrypt=False)
+    try:
+        source.describe()
+        sessions = [s for c in source._cache.values() for s in c.session_table.values()]
+        assert sessions and all(bool(s.encrypt_data) is encrypt for s in sessions)
+    finally:
+        source.close()

@@ -46,6 +46,7 @@ class HypervLogin(BaseModel):
     smb_user: str | None = Field(default=None, description="SMB user; default: the WinRM user.")
     smb_password: SecretStr | None = Field(default=None, description="SMB password; default: the WinRM password.")
     smb_port: int = Field(default=445, ge=1, le=65535)
+    smb_encrypt: bool = Field(default=True, description="Encrypt SMB traffic (SMB 3); off only for hosts that cannot.")
     operation_timeout_seconds: int = Field(default=20, ge=1, le=3600)
     allow_insecure_basic: bool = Field(default=False, description="Lab only: basic over plain HTTP sends the password in clear.")
 
@@ -59,6 +60,12 @@ class HypervLogin(BaseModel):
 
     def smb_secret(self) -> str:
         return (self.smb_password or self.password).get_secret_value()
+
+    def smb_kwargs(self) -> dict[str, Any]:
+        """smbclient's login arguments; ``encrypt=None`` (not False) when off: smbclient cannot turn it off on a
+        session that has it."""
+        return {"username": self.smb_username, "password": self.smb_secret(), "port": self.smb_port,
+                "encrypt": True if self.smb_encrypt else None}  # fmt: skip
 
     def secrets(self) -> list[str]:
         """Every secret value this login holds, for scrubbing text that may quote one."""

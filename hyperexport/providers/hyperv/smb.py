@@ -237,10 +237,7 @@ class SmbFileSource:
         self._watch.timeout = options.read_timeout
 
     def _kwargs(self) -> dict[str, Any]:
-        return {
-            "username": self.login.smb_username, "password": self.login.smb_secret(), "port": self.login.smb_port,
-            "connection_cache": self._cache, "connection_timeout": self._connect_timeout,
-        }
+        return {**self.login.smb_kwargs(), "connection_cache": self._cache, "connection_timeout": self._connect_timeout}
 
     def describe(self) -> SourceInfo:
         smbclient = smbclient_module()
@@ -305,8 +302,7 @@ class SmbShare:
         self._cache: dict[str, Any] = {}
 
     def _kwargs(self) -> dict[str, Any]:
-        return {"username": self.login.smb_username, "password": self.login.smb_secret(), "port": self.login.smb_port,
-                "connection_cache": self._cache}  # fmt: skip
+        return {**self.login.smb_kwargs(), "connection_cache": self._cache}
 
     def check_readable(self, path: SmbPath) -> None:
         smbclient = smbclient_module()

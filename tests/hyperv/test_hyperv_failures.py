@@ -149,3 +149,10 @@ def test_a_transport_whose_package_is_missing_says_what_to_install(fails, hyperv
     assert importlib.util.find_spec("requests_credssp") is None, "this test needs a worker without requests-credssp"
     error = fails(InvalidInputError, vm="web01", login=hyperv.login(transport="credssp"))
     assert "WinRM credssp authentication needs a package" in str(error) and "'pywinrm[credssp]'" in str(error)
+
+
+@pytest.mark.parametrize("method", ["checkpoint", "export"])
+def test_a_share_on_another_server_is_refused(fails, method):
+    """Its admin shares and the export would be asked of the wrong machine, with the host's login."""
+    error = fails(InvalidInputError, vm="web01", export_method=method, share="\\\\fileserver.example\\exports")
+    assert "is on 'fileserver.example', not on the Hyper-V host '127.0.0.1'" in str(error) and error.field == "source.share"

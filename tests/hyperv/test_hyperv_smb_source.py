@@ -66,6 +66,7 @@ def test_a_size_other_than_the_hosts_is_refused(hyperv, tmp_path):
 
 @pytest.mark.parametrize("location", [
     "smb://127.0.0.1/C$/../etc/passwd", "smb://127.0.0.1/C$/a\\..\\b.vhdx", "smb://127.0.0.1//x.vhdx", "file:///etc/passwd",
+    "smb://a\\b/s/x.vhdx", "smb://127.0.0.1/C$", "smb://127.0.0.1", "smb://-evil/C$/x.vhdx",
 ])  # fmt: skip
 def test_hostile_locations_are_refused(location):
     with pytest.raises((UnsafeImageError, InvalidInputError)):
@@ -172,3 +173,12 @@ def test_smb_traffic_is_encrypted_unless_turned_off(hyperv, encrypt):
         assert sessions and all(bool(s.encrypt_data) is encrypt for s in sessions)
     finally:
         source.close()
+
+
+def test_a_disk_location_on_another_server_is_refused(hyperv):
+    from hyperexport.models import DiskSource, DiskType
+    from hyperexport.providers.hyperv.provider import HypervProvider
+
+    disk = DiskSource(id="d0", location="smb://attacker.example/C$/x.vhdx", disk_type=DiskType.boot, file_name="x.vhdx")
+    with pytest.raises(UnsafeImageError, match="is not on the Hyper-V host '127.0.0.1'"):
+        HypervProvider().open_disk(disk, None, hyperv.login())  # type: ignore[arg-type]

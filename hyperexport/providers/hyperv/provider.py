@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import InvalidInputError, TransferError
+from ...errors import InvalidInputError, TransferError, UnsafeImageError
 from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, Resource
 from ..contract import CliFlag, Provider, TransferDefaults
 from ..session import ExportSession
@@ -69,6 +69,21 @@ def _login(credentials: Any | None) -> HypervLogin:
     raise InvalidInputError(f"hyperv credentials must be a HypervLogin (from a Hyper-V credentials block), not {type(credentials).__name__}")
 
 
+def host_share(options: HypervOptions, login: HypervLogin) -> SmbPath | None:
+    """The share, which must be on the Hyper-V host itself: it is the host that exports to it and tells where it
+    lies on its disks, and the login is sent to no other server."""
+    if not options.share:
+        return None
+    share = SmbPath.from_unc(options.share, "share")
+    if share.server.lower() != login.host.lower():
+        raise InvalidInputError(
+            f"the share {options.share} is on {share.server!r}, not on the Hyper-V host {login.host!r}: give a share "
+            "of the host itself, named with the same host name as the credentials block's host",
+            field="source.share",
+        )
+    return share
+
+
 def _stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:64] or "vm"
 
@@ -84,9 +99,9 @@ def _disk(i: int, vm: VmDescription, drive: Drive, path: SmbPath, size: int | No
 
 def _checkpoint_disks(host: HypervHost, vm: VmDescription, options: HypervOptions, session: ExportSession[Any],
                       export: ExportOptions) -> list[DiskSource]:  # fmt: skip
-    share = SmbPath.from_unc(options.share, "share") if options.share else None
+    share = host_share(options, host.login)
     local = hv_exported.share_local_path(host, share, options.share_local_path) if share else None
-    server = share.server if share else host.login.host
+    server = host.login.host
     drives = vm.ordered_drives()
     # The shares answer before the VM is touched: a wrong SMB password must not cost a checkpoint.
     smb = SmbShare(host.login)
@@ -108,8 +123,8 @@ def _checkpoint_disks(host: HypervHost, vm: VmDescription, options: HypervOption
 
 def _export_disks(host: HypervHost, vm: VmDescription, options: HypervOptions, session: ExportSession[Any],
                   export: ExportOptions) -> list[DiskSource]:  # fmt: skip
-    assert options.share is not None  # _check: the export method needs a share
-    share = SmbPath.from_unc(options.share, "share")
+    share = host_share(options, host.login)
+    assert share is not None  # _check: the export method needs a share
     local = hv_exported.share_local_path(host, share, options.share_local_path)
     smb = SmbShare(host.login)
     try:
@@ -178,7 +193,11 @@ class HypervProvider(Provider[HypervOptions, HypervLogin]):
         )  # fmt: skip
 
     def open_disk(self, disk: DiskSource, options: HypervOptions, credentials: HypervLogin | None) -> SmbFileSource:
-        return SmbFileSource(_login(credentials), SmbPath.from_location(disk.location), expected_size=disk.size_bytes)
+        login = _login(credentials)
+        path = SmbPath.from_location(disk.location)
+        if path.server.lower() != login.host.lower():
+            raise UnsafeImageError(f"disk location {disk.location!r} is not on the Hyper-V host {login.host!r}; refusing it")
+        return SmbFileSource(login, path, expected_size=disk.size_bytes)
 
     def remove(self, run_id: str, resources: Sequence[Resource], options: HypervOptions,
                credentials: HypervLogin | None) -> list[Resource]:  # fmt: skip
@@ -193,5 +212,5 @@ class HypervProvider(Provider[HypervOptions, HypervLogin]):
         """The checkpoints named after ``run_id`` on the host and, when ``share`` is given, its export directory."""
         from .cleanup import run_resources
 
-        share = SmbPath.from_unc(options.share, "share") if options.share else None
-        return run_resources(HypervHost(_login(credentials)), run_id, share)
+        login = _login(credentials)
+        return run_resources(HypervHost(login), run_id, host_share(options, login))

@@ -65,7 +65,12 @@ class SmbPath:
     def from_location(cls, location: str) -> SmbPath:
         if not location.startswith(SCHEME):
             raise InvalidInputError(f"the hyperv provider reads smb://server/share/path locations, not {location!r}")
-        server, share, *rest = location[len(SCHEME):].split("/")
+        server, _, path = location[len(SCHEME):].partition("/")
+        share, *rest = path.split("/")
+        if not _HOST.match(server):
+            raise UnsafeImageError(f"disk location {location!r} names the server {server!r}, which is no host name; refusing it")
+        if not rest:
+            raise UnsafeImageError(f"disk location {location!r} names no file on the share; refusing it")
         for part in [share, *rest]:
             if not part or part in (".", "..") or _BAD_COMPONENT.search(part):
                 raise UnsafeImageError(f"disk location {location!r} has the component {part!r}; refusing it")

@@ -28,6 +28,8 @@ from ...errors import (
 _PERMISSION = re.compile(r"Required '([a-zA-Z0-9_.]+)' permission")
 _QUOTA = re.compile(r"Quota '([A-Z0-9_]+)' exceeded")
 _MISSING = re.compile(r"The resource '([^']+)' was not found")
+# Compute Engine answers a rate limit with 403 and one of these reasons: a retry fixes it, unlike a denial.
+_RATE_LIMITED = {"rateLimitExceeded", "userRateLimitExceeded"}
 
 
 class QuotaExceededError(PermanentError):
@@ -84,6 +86,10 @@ def api_error(error: Any, *, action: str, subject: str | None = None) -> HyperEx
             "smaller machine_type or another zone.",
             field="source.machine_type",
         )
+    if isinstance(error, gx.TooManyRequests) or reasons & _RATE_LIMITED:
+        err = TransferError(f"Google throttled {action} (rate limit); will retry. Run fewer exports at once if it persists.")
+        err.retry_after = 5.0  # type: ignore[attr-defined]
+        return err
     if isinstance(error, gx.Unauthorized):
         return AccessDeniedError(
             f"Google did not accept the credentials while {action} (401). Check the service account key in the "
@@ -100,10 +106,6 @@ def api_error(error: Any, *, action: str, subject: str | None = None) -> HyperEx
         )
     if isinstance(error, gx.NotFound):
         return _not_found(message, subject)
-    if isinstance(error, gx.TooManyRequests) or "rateLimitExceeded" in reasons:
-        err = TransferError(f"Google throttled {action} (429); will retry. Run fewer exports at once if it persists.")
-        err.retry_after = 5.0  # type: ignore[attr-defined]
-        return err
     if isinstance(error, gx.ServerError):
         return TransferError(f"Google failed {action} with a server error ({error.code}); will retry. {message}".strip())
     if isinstance(error, gx.Conflict):

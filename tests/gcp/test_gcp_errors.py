@@ -34,3 +34,33 @@ def test_denied_403_stays_a_denial():
     error = _raised(gx.Forbidden("Required 'compute.instances.get' permission for 'x'", errors=[{"reason": "forbidden"}]))
 
     assert isinstance(error, AccessDeniedError) and "lacks the permission compute.instances.get" in str(error)
+
+
+def test_retryable_refresh_failure_is_retried():
+    from google.auth import exceptions as ax
+
+    error = _raised(ax.RefreshError("internal_failure", retryable=True))
+
+    assert isinstance(error, TransferError) and "token service did not answer" in str(error)
+
+
+def test_refresh_failure_caused_by_the_network_is_retried():
+    from google.auth import exceptions as ax
+
+    def refresh() -> None:
+        try:
+            raise ax.TransportError("connection reset")
+        except ax.TransportError as cause:
+            raise ax.RefreshError("could not refresh") from cause
+
+    with pytest.raises(TransferError, match="token service did not answer"):
+        with translated("reading instance web01"):
+            refresh()
+
+
+def test_refused_refresh_stays_a_denial():
+    from google.auth import exceptions as ax
+
+    error = _raised(ax.RefreshError("invalid_grant: Invalid JWT Signature.", retryable=False))
+
+    assert isinstance(error, AccessDeniedError) and error.field == "credentials_block"

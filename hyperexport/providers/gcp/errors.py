@@ -136,7 +136,9 @@ def translated(action: str, *, subject: str | None = None) -> Iterator[None]:
         yield
     except gx.GoogleAPICallError as error:
         raise api_error(error, action=action, subject=subject) from error
-    except ax.RefreshError:
+    except ax.RefreshError as error:
+        if getattr(error, "retryable", False) or isinstance(error.__cause__, ax.TransportError):
+            raise TransferError(f"the GCP token service did not answer while {action}; will retry") from error
         raise AccessDeniedError(
             f"the GCP credentials could not get a token while {action}: the key was refused or its token service is "
             "unreachable. Check the service account key in the credentials block.",

@@ -39,6 +39,8 @@ class VsphereLogin(BaseModel):
     user: str = Field(min_length=1)
     password: SecretStr
     ssl_context: ssl.SSLContext = Field(default_factory=ssl.create_default_context, repr=False)
+    #: seconds one vSphere API call may take before the call fails (retried) instead of hanging on a stalled vCenter
+    api_timeout_seconds: int = Field(default=300, ge=1, le=3600)
 
     @property
     def address(self) -> str:
@@ -53,6 +55,7 @@ class VsphereLogin(BaseModel):
             return SmartConnect(
                 host=self.host, port=self.port, user=self.user, pwd=self.password.get_secret_value(),
                 sslContext=self.ssl_context, connectionPoolTimeout=60,
+                httpConnectionTimeout=self.api_timeout_seconds,
             )  # fmt: skip
         except vim.fault.InvalidLogin:
             raise AccessDeniedError(

@@ -6,7 +6,7 @@ import pytest
 from support.migrate import assert_identical
 
 from hyperexport import migration
-from hyperexport.errors import InsufficientSpaceError
+from hyperexport.errors import InsufficientSpaceError, InvalidInputError
 from hyperexport.providers import lifecycle
 from hyperexport.providers.registry import get_provider
 
@@ -56,3 +56,14 @@ def test_a_kept_export_is_found_and_removed_by_its_run_id_alone(hyperv, make_req
     assert [(r.kind, r.id, r.location) for r in removed] == [("checkpoint", "hyperexport-given-up-checkpoint", checkpointed.vm.vm_id)]
     assert hyperv.checkpoints() == []
     assert kept.created_resources and lifecycle.cleanup_run(provider, "given-up-export", provider.parse({}), login) == []
+
+
+def test_a_run_directory_made_by_someone_else_is_neither_used_nor_removed(hyperv, make_request, tmp_path):
+    planted = hyperv.exports / "hyperexport" / "planted-run"
+    planted.mkdir(parents=True)
+    (planted / "keep.txt").write_text("not hyperexport's")
+    request = make_request(tmp_path / "out", vm="web01", export_method="export", share=hyperv.share)
+    with pytest.raises(InvalidInputError) as raised:
+        migration.export_vm(request, hyperv.login(), run_id="planted-run")
+    assert "exists before this run made it" in str(raised.value) and raised.value.field == "source.share"
+    assert (planted / "keep.txt").read_text() == "not hyperexport's" and hyperv.checkpoints() == []

@@ -214,7 +214,10 @@ class FakeHost:
     def _export_vm(self, a: dict) -> dict:
         vm = self._vm(a["id"])
         target = self.local(a["path"])
-        target.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():  # New-Item -ItemType Directory
+            raise Refused(f"An item with the specified name {a['path']} already exists.", category="ResourceExists")
+        target.mkdir()
         folder = re.sub(r'[\\/:*?"<>|]', "_", vm.name)
         disks_dir = target / folder / "Virtual Hard Disks"
         disks_dir.mkdir(parents=True, exist_ok=True)

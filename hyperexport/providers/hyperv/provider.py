@@ -129,6 +129,12 @@ def _export_disks(host: HypervHost, vm: VmDescription, options: HypervOptions, s
     smb = SmbShare(host.login)
     try:
         smb.check_readable(share)
+        if smb.exists(target := hv_exported.run_directory(share, session.run_id)):
+            raise InvalidInputError(
+                f"{target.unc} exists before this run made it: hyperexport exports only into a new directory of its "
+                "own (whoever made that one chose what the clean-up would remove). Remove it on the host and run again.",
+                field="source.share",
+            )
     finally:
         smb.close()
     files = hv_exported.export(host, vm, share, local, session, timeout=export.export_timeout_seconds)

@@ -110,7 +110,8 @@ $snaps | Remove-VMCheckpoint -Confirm:$false
 if ($share.Count -ne 1) { throw [Management.Automation.ItemNotFoundException]::new("no SMB share named '$($a.name)' on this host") }
 [pscustomobject]@{ name = $share[0].Name; path = $share[0].Path }""",
     "export_vm": """$vm = Get-VM -Id $a.id
-[IO.Directory]::CreateDirectory($a.path) | Out-Null
+[IO.Directory]::CreateDirectory([IO.Path]::GetDirectoryName($a.path)) | Out-Null
+New-Item -ItemType Directory -Path $a.path -ErrorAction Stop | Out-Null
 Export-VM -VM $vm -Path $a.path
 [pscustomobject]@{
     files = @(Get-ChildItem -LiteralPath $a.path -Recurse -File | Where-Object { $_.Extension -in '.vhdx', '.avhdx', '.vhd' } | ForEach-Object {

@@ -115,6 +115,7 @@ def smb_errors(action: str, path: SmbPath, login: HypervLogin) -> Iterator[None]
         raise _translate(error, action, path, login) from None
 
 
+_DIRECTORY, _REPARSE_POINT = 0x10, 0x400  # FILE_ATTRIBUTE_*
 _DENIED = {0xC000006D, 0xC0000022, 0xC000006E, 0xC0000072, 0xC0000071, 0xC0000064, 0xC000015B}
 _NOT_FOUND = {0xC0000034, 0xC000003A, 0xC0000225}
 
@@ -322,13 +323,30 @@ class SmbShare:
             return bool(smbclient.path.isdir(path.unc, **self._kwargs()))
 
     def remove_tree(self, path: SmbPath) -> None:
+        """Remove ``path`` and what is under it; a reparse point (a junction, a symbolic link) anywhere, ``path``
+        itself included, is removed as the link it is, never entered: it may lead anywhere on the host."""
         smbclient = smbclient_module()
-        from smbclient import shutil as smb_shutil
-
+        kwargs = self._kwargs()
         with smb_errors("removing", path, self.login):
-            checked_tree(path, self._kwargs())
-            if smbclient.path.isdir(path.unc, **self._kwargs()):
-                smb_shutil.rmtree(path.unc, **self._kwargs())
+            checked_tree(path, kwargs)
+            if not smbclient.path.lexists(path.unc, **kwargs):
+                return
+            attributes = int(smbclient.lstat(path.unc, **kwargs).st_file_attributes)
+            if attributes & _REPARSE_POINT:
+                smbclient.rmdir(path.unc, **kwargs) if attributes & _DIRECTORY else smbclient.remove(path.unc, **kwargs)
+                return
+            self._remove_below(smbclient, path.unc, kwargs)
+
+    def _remove_below(self, smbclient: Any, unc: str, kwargs: dict[str, Any]) -> None:
+        for entry in list(smbclient.scandir(unc, **kwargs)):
+            attributes = int(entry.smb_info.file_attributes)
+            if attributes & _DIRECTORY and not attributes & _REPARSE_POINT:
+                self._remove_below(smbclient, entry.path, kwargs)
+            elif attributes & _DIRECTORY:
+                smbclient.rmdir(entry.path, **kwargs)
+            else:
+                smbclient.remove(entry.path, **kwargs)
+        smbclient.rmdir(unc, **kwargs)
 
     def close(self) -> None:
         smbclient = smbclient_module()

@@ -60,3 +60,19 @@ def test_vm_with_a_snapshot_chain_is_refused_never_exported_stale(login, make_vm
     assert "Delete the VM's snapshots in vSphere" in message
     assert snapshot_names(made) == ["before-upgrade"], "only the person's snapshot is there"
     assert not list((tmp_path / "out").glob("*.qcow2")) and not list((tmp_path / "out").glob("*.raw"))
+
+
+def test_a_retry_removes_the_snapshot_an_earlier_attempt_of_the_run_left(login, web01, make_request, tmp_path):
+    from hyperexport import migration
+
+    run_id = "retried-run-1"
+    task(web01.vm.CreateSnapshot_Task(name=f"hyperexport-{run_id}", description="left by a timed-out attempt",
+                                      memory=False, quiesce=False))  # fmt: skip
+    task(web01.vm.CreateSnapshot_Task(name="before-upgrade", description="a person's", memory=False, quiesce=False))
+    request = make_request(tmp_path / "out", vm=web01.name)
+    export = migration.export_vm(request, login, run_id=run_id)
+    assert sorted(snapshot_names(web01)) == ["before-upgrade", f"hyperexport-{run_id}"], "one of the run's: the new one"
+    assert [r.kind for r in export.created_resources] == ["snapshot"]
+    assert export.metadata["snapshot"] == export.created_resources[0].id
+    migration.cleanup(request, export, login)
+    assert snapshot_names(web01) == ["before-upgrade"], "the left-over and the new snapshot are gone, the person's kept"

@@ -62,6 +62,11 @@ def _datacenter_of(entity: Any) -> Any:
     return None
 
 
+def _record(session: ExportSession[Any], vm: Any, snapshot_ids: list[str]) -> None:
+    for snapshot_id in snapshot_ids:
+        session.record("snapshot", snapshot_id, location=vm._moId)
+
+
 def _file_stem(vm: VmInfo) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", vm.vm_name or vm.vm_id or "vm").strip("-.")[:64] or "vm"
 
@@ -94,13 +99,29 @@ def _export_datastore(
     with translated(f"reading the disks of VM {vm._moId}"):
         datacenter_path = inventory_path(datacenter).lstrip("/")
         current = metadata.disks(vm.config.hardware.device, vm.config.bootOptions)
+    leftovers = snapshots.of_run(vm, session.run_id)
+    if leftovers:  # an earlier attempt of this run left its snapshot: remove it, then the disks are no chain of ours
+        content = service_instance.RetrieveContent()
+        for snapshot_id in leftovers:
+            resource = session.record("snapshot", snapshot_id, location=vm._moId)
+            snapshots.remove(content, vm._moId, snapshot_id, session.run_id, timeout=REMOVE_TIMEOUT, interval=options.poll_seconds)
+            session.forget(resource)
+        with translated(f"reading the disks of VM {vm._moId}"):
+            current = metadata.disks(vm.config.hardware.device, vm.config.bootOptions)
     for device in current:  # before the snapshot: a refused VM leaves nothing to roll back
         _refuse_chain(path, device)
-    snapshot = snapshots.create(
-        vm, session.run_id, quiesce=options.quiesce, timeout=export_options.export_timeout_seconds,
-        interval=options.poll_seconds,
-    )  # fmt: skip
-    session.record("snapshot", snapshot._moId, location=vm._moId)
+    try:
+        snapshot = snapshots.create(
+            vm, session.run_id, quiesce=options.quiesce, timeout=export_options.export_timeout_seconds,
+            interval=options.poll_seconds,
+        )  # fmt: skip
+    except BaseException:  # a dropped poll, a timeout or a cancel: vSphere may have taken the snapshot all the same
+        try:
+            _record(session, vm, snapshots.of_run(vm, session.run_id))
+        except Exception as error:  # noqa: BLE001 - the create's error is the one to report; --cleanup-run finds it
+            log.warning("could not look for the snapshot of run %s: %s", session.run_id, error)
+        raise
+    _record(session, vm, [snapshot._moId])
     log.info("snapshot %s of %s (%s) taken", snapshot._moId, path, power)
     with translated(f"reading the disks of snapshot {snapshot._moId}"):
         frozen = snapshot.config

@@ -63,6 +63,12 @@ def create(vm: Any, run_id: str, *, quiesce: bool, timeout: float, interval: flo
         ) from None
 
 
+def of_run(vm: Any, run_id: str) -> list[str]:
+    """The ids of ``vm``'s snapshots named after ``run_id`` (a failed or timed-out create may have left one)."""
+    with translated(f"looking for the snapshots of run {run_id} on VM {vm._moId}"):
+        return [node.snapshot._moId for node in named(vm.snapshot, run_snapshot_name(run_id))]
+
+
 def _tree(roots: list[Any]) -> list[Any]:
     found: list[Any] = []
     todo = list(roots)

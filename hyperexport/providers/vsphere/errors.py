@@ -3,7 +3,7 @@
     with translated("creating the snapshot of web01"):
         vm.CreateSnapshot_Task(...)
 
-A missing privilege becomes ``AccessDeniedError`` naming the privilege, a vanished object
+An ended session (NotAuthenticated) is retried with a new login. A missing privilege becomes ``AccessDeniedError`` naming the privilege, a vanished object
 ``SourceNotFoundError``, a refusal (invalid state, a snapshot vSphere will not take, a file fault)
 ``InvalidInputError``: all permanent. Communication faults and dropped connections become ``TransferError``
 (retried). vSphere's own message is kept, shortened; nothing of the request is quoted.
@@ -40,7 +40,8 @@ def fault_error(fault: Any, action: str) -> HyperExportError:
     name, message = fault_name(fault), fault_message(fault)
     said = f": {message}" if message else ""
     if isinstance(fault, vim.fault.NotAuthenticated):
-        return AccessDeniedError(f"vSphere ended the session while {action}; run again (the login is made anew)")
+        # an expired or dropped session, not a refused login (that is InvalidLogin): the retry logs in anew
+        return TransferError(f"vSphere ended the session while {action}; will retry with a new login")
     if isinstance(fault, vim.fault.NoPermission):
         privilege = getattr(fault, "privilegeId", None) or "a privilege"
         target = getattr(getattr(fault, "object", None), "_moId", None)

@@ -96,12 +96,13 @@ class FakeArm:
     grants_made: int = 0
     token_requests: int = 0
     grant_seconds: list[int] = field(default_factory=list)
+    operations_base: str | None = None  # where Azure-AsyncOperation/Location point (default: this server)
     port: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def __enter__(self) -> FakeArm:
-        ca = trustme.CA()
+        ca = self.ca = trustme.CA()
         self.home.mkdir(parents=True, exist_ok=True)
         self.ca_path = self.home / "arm-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_path))
@@ -131,6 +132,7 @@ class FakeArm:
             self.throttled.clear()
             self.grant_seconds.clear()
             self.grants_made = self.token_requests = 0
+            self.operations_base = None
 
     def login(self, **overrides: Any) -> Any:
         from hyperexport.providers.azure import AzureLogin
@@ -409,7 +411,7 @@ class FakeArm:
         op = uuid.uuid4().hex
         with self._lock:
             self.operations[op] = Operation(polls_left=1, result=result, done=done)
-        url = f"{self.url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute/locations/{LOCATION}/operations/{op}?api-version=2024-03-02"
+        url = f"{self.operations_base or self.url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute/locations/{LOCATION}/operations/{op}?api-version=2024-03-02"
         h._send(status, body, {"Azure-AsyncOperation": url, "Location": url + "&monitor=true", "Retry-After": "0"})
 
     def _get_operation(self, h, key, groups, body):
@@ -485,6 +487,46 @@ class FakeArm:
             snapshot = self.snapshots.pop(key)
         self.azurite.blob(*snapshot["_blob"]).delete_blob()
         self._lro(h, 202, None)
+
+
+class ForeignHost:
+    """An https server on another loopback address, trusted by the same CA, that records what reaches it."""
+
+    def __init__(self, ca: trustme.CA, host: str = "127.0.0.2") -> None:
+        self.ca, self.host = ca, host
+        self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Authorization)
+
+    def __enter__(self) -> ForeignHost:
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _record(self) -> None:
+                recorder.requests.append((self.command, self.path, self.headers.get("Authorization")))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            do_GET = do_PUT = do_POST = do_DELETE = _record
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert(self.host).configure_cert(context)
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server.daemon_threads = True
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self._server.server_address[1]}"
 
 
 def _key_of(resource_id: str) -> str:

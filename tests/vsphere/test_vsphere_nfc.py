@@ -9,7 +9,7 @@ import pytest
 from support.migrate import assert_identical
 from support.vsphere_inventory import Disk, lay_nfc_exports
 
-from hyperexport.errors import InvalidInputError, TransferError
+from hyperexport.errors import AccessDeniedError, InvalidInputError, TransferError
 from hyperexport.migration import run_migration
 
 
@@ -71,3 +71,15 @@ def test_a_refused_lease_gives_its_message(vcsim, login, stopped01, make_request
 
     assert str(raised.value) == (f"vSphere refused starting the NFC export of VM {stopped01.moid} (FileFault): "
                                  "disk locked by another export")
+
+
+def test_a_lost_lease_is_reported_not_the_download_it_broke(vcsim, login, stopped01, make_request, tmp_path):
+    vcsim.set_nfc(lease_timeout=1, rate=1024 * 1024, fail_after=1024 * 1024)  # the keep-alive fails at 0.25 s, the download at 1 s
+    vcsim.inject_fault("HttpNfcLeaseProgress", "NoPermission", privilege="VApp.Export")
+
+    with pytest.raises(AccessDeniedError) as raised:
+        run_migration(make_request(tmp_path / "out", vm=stopped01.name, export_method="nfc"), credentials=login)
+
+    assert "vSphere denied keeping the NFC lease alive: the user lacks the privilege VApp.Export" in str(raised.value)
+    (lease,) = vcsim.leases().values()
+    assert lease["state"] == "abort", lease

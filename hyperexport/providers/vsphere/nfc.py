@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ...errors import InvalidInputError, SourceNotFoundError, TransferError, UnsafeImageError
+from ...errors import AccessDeniedError, InvalidInputError, TransferError, UnsafeImageError
 from ...models import ExportOptions
 from ...paths import check_relative_name, contained
 from ...progress import ProgressCallback
@@ -66,8 +66,14 @@ class NfcFileSource:
         return answer
 
     def _check(self, answer: httpx.Response) -> None:
-        if answer.status_code == 404:
-            raise SourceNotFoundError(f"{self.name}: the lease's device URL is gone (the lease ended or timed out)")
+        if answer.status_code in (401, 403):
+            raise AccessDeniedError(
+                f"{self.name}: the NFC server refused the download ({answer.status_code}); the user needs the "
+                "privilege VApp.Export on the VM",
+                field="credentials_block",
+            )
+        if answer.status_code == 404:  # the lease expired or was aborted: a new export gets a new lease
+            raise TransferError(f"{self.name}: the lease's device URL is gone (the lease ended or timed out); will retry")
         if answer.status_code >= 400:
             raise TransferError(f"{self.name}: the NFC server answered {answer.status_code}")
 
@@ -89,7 +95,7 @@ class NfcFileSource:
             raise TransferError(f"{self.name}: the NFC download ended after {sent} of {length} bytes")
 
     def close(self) -> None:
-        pass
+        self._client.close()
 
 
 class KeepAlive(threading.Thread):
@@ -199,13 +205,16 @@ def export_disks(
         with translated("completing the NFC lease"):
             lease.HttpNfcLeaseComplete()
         return paths, ovf
-    except BaseException:
+    except BaseException as error:
         if keepalive is not None:
             keepalive.stop()
         try:
             lease.HttpNfcLeaseAbort()
-        except Exception as error:  # noqa: BLE001 - the lease times out by itself; the download's error is the one to report
-            log.warning("could not abort the NFC lease: %s", type(error).__name__)
+        except Exception as abort_error:  # noqa: BLE001 - the lease times out by itself; the download's error is the one to report
+            log.warning("could not abort the NFC lease: %s", type(abort_error).__name__)
+        failure = keepalive.failure if keepalive is not None else None
+        if isinstance(error, Exception) and failure is not None and failure is not error:
+            raise failure from None  # the lease was lost first: the download's failure only follows from it
         raise
 
 

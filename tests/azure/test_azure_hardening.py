@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from support.azure_arm import ForeignHost
 
-from hyperexport.errors import InvalidInputError, PermanentError
-from hyperexport.migration import export_vm
+from hyperexport.errors import IntegrityError, InvalidInputError, PermanentError, TransferError
+from hyperexport.migration import export_vm, run_migration
 
 
 def test_operation_url_on_another_host_gets_no_request_and_fails_permanently(arm, web01, make_request, tmp_path):
@@ -19,3 +19,19 @@ def test_operation_url_on_another_host_gets_no_request_and_fails_permanently(arm
     message = str(raised.value)
     assert f"pointed a request at another host, {foreign.url.removeprefix('https://')}; it was not sent" in message
     assert "Check resource_manager_endpoint" in message
+
+
+def test_snapshot_created_by_a_failed_put_is_rolled_back(arm, web01, make_request, tmp_path):
+    arm.fail_after_create = True  # Azure made the snapshot, then answered 500 to every retry
+    with pytest.raises(TransferError, match=r"creating snapshot hx-.* of disk web01-os: Azure answered 500 InternalServerError"):
+        run_migration(make_request(tmp_path / "out", vm="web01"), credentials=arm.login())
+    assert arm.count("Microsoft.Compute/snapshots/write") > 1  # azure-core retried it
+    assert arm.snapshot_ids() == set() and arm.open_grants() == set()
+
+
+def test_sas_over_plain_http_to_a_remote_host_is_refused(arm, web01, make_request, tmp_path):
+    arm.sas_host = "storage.example"
+    with pytest.raises(IntegrityError, match=r"granting read access to snapshot hx-.*: Azure answered a SAS URL over plain "
+                       r"http \(host storage.example\); refused, its signature would travel in clear"):
+        run_migration(make_request(tmp_path / "out", vm="web01"), credentials=arm.login())
+    assert arm.snapshot_ids() == set() and arm.open_grants() == set()

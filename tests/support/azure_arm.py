@@ -96,6 +96,8 @@ class FakeArm:
     grants_made: int = 0
     token_requests: int = 0
     grant_seconds: list[int] = field(default_factory=list)
+    sas_host: str | None = None  # the host the grant's SAS URL names (default: Azurite's)
+    fail_after_create: bool = False  # a snapshot PUT creates the snapshot, then answers 500
     operations_base: str | None = None  # where Azure-AsyncOperation/Location point (default: this server)
     port: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -106,13 +108,8 @@ class FakeArm:
         self.home.mkdir(parents=True, exist_ok=True)
         self.ca_path = self.home / "arm-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_path))
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._server = _tls_server(ca, "127.0.0.1", self._handler(), "localhost")
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -133,6 +130,8 @@ class FakeArm:
             self.grant_seconds.clear()
             self.grants_made = self.token_requests = 0
             self.operations_base = None
+            self.fail_after_create = False
+            self.sas_host = None
 
     def login(self, **overrides: Any) -> Any:
         from hyperexport.providers.azure import AzureLogin
@@ -446,6 +445,9 @@ class FakeArm:
             h._error(400, "BadRequest", "Only incremental snapshots are supported for Ultra and Premium SSD v2 disks.")
             return
         snapshot = self._make_snapshot(groups["rg"], groups["name"], body, disk)
+        if self.fail_after_create:
+            h._error(500, "InternalServerError", "An internal error occurred.", {"Retry-After": "0.01"})
+            return
         accepted = {**self._public(snapshot), "properties": {**snapshot["properties"], "provisioningState": "Creating"}}
         self._lro(h, 202, accepted)
 
@@ -459,6 +461,8 @@ class FakeArm:
         with self._lock:
             old = self.grants.get(key)
             sas = self.azurite.sas_url(*snapshot["_blob"], seconds)
+            if self.sas_host:
+                sas = sas.replace("127.0.0.1", self.sas_host, 1)
             if old is not None:
                 self.azurite.revoke(old.sas)  # as at Azure: a new grant ends the old SAS
             self.grants[key] = Grant(sas)
@@ -512,12 +516,7 @@ class ForeignHost:
 
             do_GET = do_PUT = do_POST = do_DELETE = _record
 
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert(self.host).configure_cert(context)
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = _tls_server(self.ca, self.host, Handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -527,6 +526,17 @@ class ForeignHost:
     @property
     def url(self) -> str:
         return f"https://{self.host}:{self._server.server_address[1]}"
+
+
+def _tls_server(ca: trustme.CA, host: str, handler: type[BaseHTTPRequestHandler], *names: str) -> ThreadingHTTPServer:
+    """A threaded https server on ``host`` (a free port), its certificate from ``ca``, serving already."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(host, *names).configure_cert(context)
+    server = ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def _key_of(resource_id: str) -> str:

@@ -7,13 +7,15 @@ nothing), and ``polling.wait_for`` bounds the wait and stops it when the run is 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from ... import cancel
-from ...errors import InvalidInputError, SourceNotFoundError, TransferError
+from ...errors import IntegrityError, InvalidInputError, SourceNotFoundError, TransferError
 from ..polling import wait_for
 from ..session import RUN_TAG, ExportSession
 from .clients import AzureContext
@@ -63,7 +65,8 @@ def _wait(poller: Any, what: str, timeout: float, *, cancellable: bool = True) -
 def create(
     ctx: AzureContext, disk: ManagedDisk, session: ExportSession[Any], *, incremental: bool, timeout: float, interval: float
 ) -> str:
-    """Snapshot ``disk`` into its own resource group; records it the moment the PUT is accepted. Its id."""
+    """Snapshot ``disk`` into its own resource group. Its id, recorded before the PUT is sent: Azure may create
+    the snapshot and still fail the call (the clean-up takes a snapshot that does not exist as removed)."""
     ref = parse_resource_id(disk.disk_id, "disks", "source.disk_id")
     name = snapshot_name(session.run_id, disk)
     models = sdk_import("azure.mgmt.compute.models")
@@ -72,10 +75,10 @@ def create(
         creation_data=models.CreationData(create_option="Copy", source_resource_id=disk.disk_id),
     )
     what = f"creating snapshot {name} of disk {disk.name}"
-    with translated(what, subject=f"disk {disk.name}"):
-        poller = ctx.compute.snapshots.begin_create_or_update(ref.resource_group, name, body, polling_interval=interval)
     snapshot_id = f"/subscriptions/{ctx.subscription}/resourceGroups/{ref.resource_group}/providers/Microsoft.Compute/snapshots/{name}"
     session.record("snapshot", snapshot_id, disk.location)
+    with translated(what, subject=f"disk {disk.name}"):
+        poller = ctx.compute.snapshots.begin_create_or_update(ref.resource_group, name, body, polling_interval=interval)
     snapshot = _wait(poller, what, timeout)
     if incremental:
         _wait_copied(ctx, parse_resource_id(snapshot_id, "snapshots", "source.snapshot_id"), snapshot, timeout, interval)
@@ -112,7 +115,27 @@ def grant(ctx: AzureContext, ref: ResourceId, seconds: int, *, timeout: float = 
     sas = getattr(access, "access_sas", None)
     if not sas or not str(sas).startswith(("https://", "http://")):
         raise SourceNotFoundError(f"{what}: Azure answered without a SAS URL; run again")
-    return str(sas)
+    return _over_https(str(sas), what)
+
+
+def _over_https(sas: str, what: str) -> str:
+    """The SAS URL, unless it would carry its signature in clear: plain http only to a loopback host (Azurite)."""
+    host = urlsplit(sas).hostname or ""
+    if sas.startswith("http://") and not _loopback(host):
+        raise IntegrityError(
+            f"{what}: Azure answered a SAS URL over plain http (host {host}); refused, its signature would travel in "
+            "clear. Check the storage endpoint of the cloud and any proxy rewriting the answer."
+        )
+    return sas
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def revoke(ctx: AzureContext, ref: ResourceId, *, timeout: float = 600, interval: float = 2.0) -> None:

@@ -10,16 +10,21 @@ import difflib
 import re
 from typing import Any
 
-from ...errors import InvalidInputError, SourceNotFoundError
+from ...errors import InvalidInputError, ResourceLimitError, SourceNotFoundError
 from .credentials import pyvmomi
 from .errors import translated
 
 MOID = re.compile(r"^vm-\d+$")
+#: a vCenter's inventory fits in far fewer pages and objects; more is a server gone wrong, not a bigger inventory
+MAX_PAGES = 10_000
+MAX_OBJECTS = 1_000_000
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-def retrieve(content: Any, root: Any, kind: Any, properties: list[str]) -> list[tuple[Any, dict[str, Any]]]:
-    """Every object of ``kind`` under ``root`` with ``properties``, in one PropertyCollector call (paged)."""
+def retrieve(
+    content: Any, root: Any, kind: Any, properties: list[str], *, max_pages: int = MAX_PAGES, max_objects: int = MAX_OBJECTS,
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Every object of ``kind`` under ``root`` with ``properties``, in one PropertyCollector call (paged, bounded)."""
     _, vmodl = pyvmomi()
     view = content.viewManager.CreateContainerView(root, [kind], True)
     try:
@@ -33,9 +38,18 @@ def retrieve(content: Any, root: Any, kind: Any, properties: list[str]) -> list[
         collector = content.propertyCollector
         found: list[tuple[Any, dict[str, Any]]] = []
         result = collector.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions())
+        pages = 0
         while result is not None:
+            pages += 1
             for item in result.objects:
                 found.append((item.obj, {p.name: p.val for p in item.propSet}))
+            if (result.token and pages >= max_pages) or len(found) > max_objects:
+                if result.token:
+                    collector.CancelRetrievePropertiesEx(result.token)
+                raise ResourceLimitError(
+                    f"vSphere's inventory answer did not end within {max_pages} pages and {max_objects} objects; "
+                    "the vCenter misbehaves (restart its services, or limit the search with datacenter)"
+                )
             result = collector.ContinueRetrievePropertiesEx(result.token) if result.token else None
         return found
     finally:

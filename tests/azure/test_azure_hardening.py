@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from support.azure_arm import ForeignHost
+from support.azure_arm import RG, ForeignHost, rid
 
 from hyperexport.errors import IntegrityError, InvalidInputError, PermanentError, TransferError
 from hyperexport.migration import export_vm, run_migration
+from hyperexport.providers.azure.clients import make_context
+from hyperexport.providers.azure.options import parse_resource_id
+from hyperexport.providers.azure.pageblob import PageBlobSource
 
 
 def test_operation_url_on_another_host_gets_no_request_and_fails_permanently(arm, web01, make_request, tmp_path):
@@ -35,3 +38,15 @@ def test_sas_over_plain_http_to_a_remote_host_is_refused(arm, web01, make_reques
                        r"http \(host storage.example\); refused, its signature would travel in clear"):
         run_migration(make_request(tmp_path / "out", vm="web01"), credentials=arm.login())
     assert arm.snapshot_ids() == set() and arm.open_grants() == set()
+
+
+def test_grant_that_failed_mid_way_is_revoked_on_close(arm, os_raw):
+    snapshot = parse_resource_id(arm.add_snapshot(RG, "snap-kept", os_raw), "snapshots", "source.snapshot_id")
+    source = PageBlobSource(make_context(arm.login()), snapshot, disk_size=None, grant_seconds=3600, poll_seconds=0.01)
+    arm.sas_host = "storage.example"  # Azure opens the grant, then its answer is refused
+    with pytest.raises(IntegrityError, match="SAS URL over plain http"):
+        source.describe()
+    assert arm.open_grants() == {f"{RG}/snap-kept"}
+    source.close()
+    assert arm.open_grants() == set()
+    assert arm.snapshot_ids() == {rid(RG, "snapshots", "snap-kept")}  # a snapshot not made by the run is kept

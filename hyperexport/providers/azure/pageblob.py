@@ -62,6 +62,7 @@ class PageBlobSource:
         self._sas: str | None = None
         self._readers: tuple[HttpRangeSource, HttpRangeSource] | None = None  # (with MD5, without)
         self._etag: str | None = None
+        self._granted = False  # set before asking: a grant call that fails mid-way may still have opened one
         self.grants = 0
 
     def configure(self, options: TransferOptions) -> None:
@@ -71,6 +72,7 @@ class PageBlobSource:
     def _grant(self) -> str:
         with self._lock:
             if self._sas is None:
+                self._granted = True
                 self._sas = snapshots.grant(self.ctx, self.snapshot, self.grant_seconds, interval=self.poll_seconds)
                 self.grants += 1
                 self._readers = None
@@ -156,13 +158,14 @@ class PageBlobSource:
             return
 
     def close(self) -> None:
-        """Revoke the grant (if this source obtained one) and drop the connections; usable again afterwards."""
+        """Revoke the grant (if this source asked for one, even when the asking failed) and drop the connections; usable again afterwards."""
         with self._lock:
-            readers, sas = self._readers, self._sas
+            readers, granted = self._readers, self._granted
             self._readers = self._sas = None
+            self._granted = False
         for reader in readers or ():
             reader.close()
-        if sas is not None:
+        if granted:
             try:
                 snapshots.revoke(self.ctx, self.snapshot, interval=self.poll_seconds)
             except HyperExportError as error:  # the download's own outcome is the one to report

@@ -91,3 +91,25 @@ def test_an_interrupted_download_resumes_from_the_same_snapshot(vcsim, login, we
     assert 0 < staged.bytes_fetched < size and first + staged.bytes_fetched <= size + 16 * MiB, (first, staged.bytes_fetched)
     identical(root_raw, "raw", staged.path, "raw")
     assert migration.cleanup(make_request(tmp_path / "out", vm=web01.name), export, login) == export.created_resources
+
+
+def test_cbt_areas_unaligned_or_too_many_are_refused(vcsim, login, make_vm_in, data_raw, make_request, tmp_path):
+    from support.vsphere_inventory import Disk, task
+
+    from hyperexport.errors import UnsafeImageError
+    from hyperexport.providers.vsphere.datastore import allocated_areas
+
+    vm = make_vm_in([Disk(data_raw, 0, 0)], cbt=True)
+    vcsim.set_areas(vm.moid, vm.disk_keys[0], [(0, MiB), (4 * MiB + 100, 4096)])
+    with pytest.raises(UnsafeImageError) as raised:
+        run_migration(make_request(tmp_path / "out", vm=vm.name), credentials=login)
+    assert f"CBT answered an area [{4 * MiB + 100}, +4096) for disk {vm.disk_keys[0]} that is not 512-byte aligned" in str(
+        raised.value)  # fmt: skip
+    assert snapshot_names(vm) == []
+
+    vcsim.set_areas(vm.moid, vm.disk_keys[0], [(i * MiB, 4096) for i in range(4)])
+    snapshot = task(vm.vm.CreateSnapshot_Task(name="cbt-probe", description="", memory=False, quiesce=False))
+    size = data_raw.stat().st_size
+    assert len(allocated_areas(vm.vm, snapshot, vm.disk_keys[0], size, max_areas=4)) == 4
+    with pytest.raises(UnsafeImageError, match=f"CBT lists more than 3 areas for disk {vm.disk_keys[0]}"):
+        allocated_areas(vm.vm, snapshot, vm.disk_keys[0], size, max_areas=3)

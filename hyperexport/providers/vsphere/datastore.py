@@ -33,6 +33,9 @@ _EXTENT = re.compile(r'^(?:RW|RDONLY)\s+(?P<sectors>\d+)\s+(?P<kind>FLAT|VMFS)\s
 _CREATE_TYPE = re.compile(r'^createType\s*=\s*"(?P<type>[^"]*)"\s*$', re.MULTILINE)
 _PARENT_CID = re.compile(r"^parentCID\s*=\s*(?P<cid>[0-9a-fA-F]+)\s*$", re.MULTILINE)
 _MAX_AREAS_CALLS = 1_000_000
+#: CBT areas of one disk: a real disk has far fewer (ESXi merges them); each costs a range to read
+MAX_AREAS = 1_000_000
+SECTOR = 512
 
 
 class DatastorePath(NamedTuple):
@@ -118,10 +121,10 @@ def read_descriptor(login: VsphereLogin, cookie: str, url: str, disk: DatastoreP
     return data
 
 
-def allocated_areas(vm: Any, snapshot: Any, device_key: int, capacity: int) -> list[DataRange]:
+def allocated_areas(vm: Any, snapshot: Any, device_key: int, capacity: int, *, max_areas: int = MAX_AREAS) -> list[DataRange]:
     """The areas of the disk that hold data, from CBT (``changeId="*"``), checked and merged."""
     areas: list[DataRange] = []
-    offset = 0
+    offset, listed = 0, 0
     with translated(f"asking CBT for the allocated areas of disk {device_key} of VM {vm._moId}"):
         for _ in range(_MAX_AREAS_CALLS):
             if offset >= capacity:
@@ -129,6 +132,13 @@ def allocated_areas(vm: Any, snapshot: Any, device_key: int, capacity: int) -> l
             info = vm.QueryChangedDiskAreas(snapshot=snapshot, deviceKey=device_key, startOffset=offset, changeId="*")
             for area in info.changedArea or []:
                 start, length = int(area.start), int(area.length)
+                listed += 1
+                if listed > max_areas:
+                    raise UnsafeImageError(f"CBT lists more than {max_areas} areas for disk {device_key}; no disk has that many")
+                if start % SECTOR or length % SECTOR:
+                    raise UnsafeImageError(
+                        f"CBT answered an area [{start}, +{length}) for disk {device_key} that is not {SECTOR}-byte aligned"
+                    )
                 if start < offset or length <= 0 or start + length > capacity or (areas and start < areas[-1].end):
                     raise UnsafeImageError(f"CBT answered an area [{start}, +{length}) outside or out of order for disk {device_key}")
                 if areas and areas[-1].end == start:

@@ -168,3 +168,42 @@ def test_object_that_is_not_what_the_worker_wrote_is_refused(gce, web01, login, 
     error = _export_fails(gce, make_request(tmp_path / "out", instance="web01"), login, IntegrityError)
 
     assert "Cloud Storage gives crc32c" in str(error) and "the worker wrote" in str(error)
+
+
+@pytest.mark.parametrize("call", [r"POST zones/[^/]+/instances", r"POST zones/[^/]+/disks", r"POST zones/[^/]+/disks/[^/]+/createSnapshot"])
+def test_insert_whose_answer_is_lost_is_still_rolled_back(gce, web01, login, make_request, tmp_path, call):
+    gce.faults.answer_lost = call
+
+    error = _export_fails(gce, make_request(tmp_path / "out", instance="web01"), login, TransferError)
+
+    assert "server error (503)" in str(error)
+    assert gce.faults.answer_lost is None, "the fault never fired"
+
+
+@pytest.mark.parametrize("call", [r"POST zones/[^/]+/instances", r"POST zones/[^/]+/disks", r"POST zones/[^/]+/disks/[^/]+/createSnapshot"])
+def test_409_for_the_runs_own_resource_is_adopted(gce, web01, login, make_request, tmp_path, call):
+    """A retried insert whose first attempt went through: the resource is the run's own (its label), so it is used."""
+    gce.faults.answered_conflict = call
+    before = gce.inventory()
+
+    result = export_vm(make_request(tmp_path / "out", instance="web01"), login)
+
+    assert gce.faults.answered_conflict is None, "the fault never fired"
+    assert [d.location.rsplit("/", 1)[-1] for d in result.disks] == ["web01.qcow2", "web01-data.qcow2"]
+    gce.join_workers()
+    assert {kind for kind, _ in gce.inventory() - before} <= {"snapshot", "object"}
+
+
+def test_409_for_a_resource_not_of_the_run_stays_refused(gce, web01, login, make_request, tmp_path):
+    from hyperexport.errors import InvalidInputError
+    from hyperexport.providers.gcp.snapshots import resource_name
+
+    gce.add_disk(resource_name("taken-run", "disk-0"), gce.files["web01"])
+    before = gce.inventory()
+
+    with pytest.raises(InvalidInputError, match="exists already") as raised:
+        export_vm(make_request(tmp_path / "out", instance="web01"), login, run_id="taken-run")
+
+    gce.join_workers()
+    assert "creating the temporary disk hx-" in str(raised.value)
+    assert gce.inventory() == before, "the failed export removed the disk it did not make, or left its own"

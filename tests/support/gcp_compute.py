@@ -61,6 +61,8 @@ class Faults:
     stuck: str | None = None  # operations of this type (createSnapshot, insert...) never finish
     object_replaced: bool = False  # another object lands where the worker wrote, after it reported its crc32c
     token_refused: bool = False  # the token endpoint refuses the service account's signed assertion
+    answer_lost: str | None = None  # once: the call ("POST zones/z/instances", a regex) is done, its answer a 503
+    answered_conflict: str | None = None  # once: the call is done, its answer a 409 (as to a retried request)
 
 
 @dataclass
@@ -209,8 +211,18 @@ class FakeCompute:
             for route, action in self._routes():
                 found = re.fullmatch(route, f"{method} {rest}")
                 if found:
-                    return 200, action(query, body, *found.groups())
+                    answer = action(query, body, *found.groups())
+                    return 200, self._lose_answer(f"{method} {rest}", answer)
         raise ApiError(404, f"The resource 'projects/{project}/{rest}' was not found", "notFound")
+
+    def _lose_answer(self, call: str, answer: Any) -> Any:
+        if self.faults.answer_lost and re.fullmatch(self.faults.answer_lost, call):
+            self.faults.answer_lost = None
+            raise ApiError(503, "Backend Error", "backendError")
+        if self.faults.answered_conflict and re.fullmatch(self.faults.answered_conflict, call):
+            self.faults.answered_conflict = None
+            raise ApiError(409, f"The resource 'projects/{self.project}/{call.split(' ', 1)[1]}' already exists", "alreadyExists")
+        return answer
 
     def _routes(self):
         z = r"zones/([^/]+)"

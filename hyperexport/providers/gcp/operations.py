@@ -7,7 +7,7 @@ from typing import Any
 
 from ...errors import TransferError
 from ..polling import wait_for
-from .clients import GcpContext
+from .clients import RUN_LABEL, GcpContext, label_value
 from .errors import operation_error, translated
 
 
@@ -49,3 +49,21 @@ def start(ctx: GcpContext, call: Any, *, action: str, subject: str | None = None
     """``call(**request)`` for an operation (the SDK's ``*_unary`` form), translated."""
     with translated(action, subject=subject):
         return call(**request)
+
+
+def insert_own(ctx: GcpContext, call: Any, *, fetch: Any, release: Any, run_id: str, action: str,
+               subject: str | None = None, **request: Any) -> Any | None:  # fmt: skip
+    """``start`` for a resource of the run's own deterministic name, recorded in the session before. A 409 for
+    one that carries this run's label is an earlier attempt's (its answer lost): adopted, None returned (nothing
+    to wait for). Another's stays a 409, after ``release()`` took it out of the ledger: the roll-back leaves it."""
+    from google.api_core import exceptions as gx
+
+    with translated(action, subject=subject):
+        try:
+            return call(**request)
+        except gx.Conflict:
+            existing = fetch()
+            if dict(existing.labels or {}).get(RUN_LABEL) != label_value(run_id):
+                release()
+                raise
+            return None

@@ -32,16 +32,20 @@ def snapshot_disks(ctx: GcpContext, disks: list[Disk], session: ExportSession[An
         name = resource_name(session.run_id, f"snap-{disk.device_index}")
         body = {"name": name, "labels": run_labels(session.run_id, session.source),
                 "description": f"hyperexport run {session.run_id}: disk {disk.name}"}  # fmt: skip
-        operation = operations.start(
+        # Recorded before it is asked for: an insert whose answer is lost is still rolled back.
+        resource = record(session, ctx, "snapshot", name)
+        operation = operations.insert_own(
             ctx, ctx.compute("Disks").create_snapshot_unary, action=f"snapshotting disk {disk.name}", subject=f"disk {disk.name}",
+            fetch=lambda name=name: ctx.compute("Snapshots").get(project=ctx.project, snapshot=name), run_id=session.run_id,
+            release=lambda resource=resource: session.forget(resource),
             request={"project": ctx.project, "zone": ctx.zone, "disk": disk.name, "guest_flush": guest_flush,
                      "snapshot_resource": body},
         )  # fmt: skip
-        record(session, ctx, "snapshot", name)
         started.append((disk._replace(snapshot=name), operation))
     for disk, operation in started:
-        operations.wait(ctx, operation, action=f"snapshotting disk {disk.name}", subject=f"disk {disk.name}",
-                        timeout=timeout, interval=interval)  # fmt: skip
+        if operation is not None:
+            operations.wait(ctx, operation, action=f"snapshotting disk {disk.name}", subject=f"disk {disk.name}",
+                            timeout=timeout, interval=interval)  # fmt: skip
     for disk, _ in started:
         wait_ready(ctx, disk.snapshot or "", timeout=timeout, interval=interval)
     return [disk for disk, _ in started]

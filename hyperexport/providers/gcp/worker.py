@@ -70,13 +70,21 @@ def _temporary_disk(ctx: GcpContext, disk: Disk, session: ExportSession[Any], cr
         "type_": f"projects/{ctx.project}/zones/{ctx.zone}/diskTypes/pd-balanced",
         "description": f"hyperexport run {session.run_id}: temporary copy of disk {disk.name}",
     }  # fmt: skip
-    operation = operations.start(
+    resource = record(session, ctx, "disk", name)  # before the insert: a lost answer is still rolled back
+    created.append(resource)
+    operation = operations.insert_own(
         ctx, ctx.compute("Disks").insert_unary, action=f"creating the temporary disk {name}", subject=f"disk {name}",
-        project=ctx.project, zone=ctx.zone, disk_resource=body,
+        fetch=lambda: ctx.compute("Disks").get(project=ctx.project, zone=ctx.zone, disk=name), run_id=session.run_id,
+        release=lambda: _release(session, created, resource), project=ctx.project, zone=ctx.zone, disk_resource=body,
     )  # fmt: skip
-    created.append(record(session, ctx, "disk", name))
-    operations.wait(ctx, operation, action=f"creating the temporary disk {name}", timeout=timeout, interval=interval)
+    if operation is not None:
+        operations.wait(ctx, operation, action=f"creating the temporary disk {name}", timeout=timeout, interval=interval)
     return name
+
+
+def _release(session: ExportSession[Any], created: list[Resource], resource: Resource) -> None:
+    created.remove(resource)
+    session.forget(resource)
 
 
 def worker_image(ctx: GcpContext, options: GcpOptions) -> str:
@@ -117,12 +125,15 @@ def _insert_worker(ctx: GcpContext, options: GcpOptions, temporaries: list[str],
         "service_accounts": [{"email": "default", "scopes": _SCOPES}],
         "scheduling": {"max_run_duration": {"seconds": int(timeout) + 300}, "instance_termination_action": "DELETE"},
     }  # fmt: skip
-    operation = operations.start(
-        ctx, ctx.compute("Instances").insert_unary, action=f"starting the export worker {name}",
-        subject=f"instance {name}", project=ctx.project, zone=ctx.zone, instance_resource=body,
+    resource = record(session, ctx, "instance", name)  # before the insert: a lost answer is still rolled back
+    created.append(resource)
+    operation = operations.insert_own(
+        ctx, ctx.compute("Instances").insert_unary, action=f"starting the export worker {name}", subject=f"instance {name}",
+        fetch=lambda: ctx.compute("Instances").get(project=ctx.project, zone=ctx.zone, instance=name), run_id=session.run_id,
+        release=lambda: _release(session, created, resource), project=ctx.project, zone=ctx.zone, instance_resource=body,
     )  # fmt: skip
-    created.append(record(session, ctx, "instance", name))
-    operations.wait(ctx, operation, action=f"starting the export worker {name}", timeout=timeout, interval=options.poll_seconds)
+    if operation is not None:
+        operations.wait(ctx, operation, action=f"starting the export worker {name}", timeout=timeout, interval=options.poll_seconds)
     return name
 
 

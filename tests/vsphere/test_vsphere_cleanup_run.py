@@ -28,3 +28,24 @@ def test_cleanup_run_removes_only_that_runs_snapshot(prefect_server, credentials
     assert sorted(snapshot_names(web01)) == sorted(["before-upgrade", run_snapshot_name(other.run_id)])
     assert migration.cleanup(make_request(tmp_path / "b", vm=web01.name), other, login) == other.created_resources
     assert snapshot_names(web01) == ["before-upgrade"]
+
+
+def test_a_removal_no_retry_can_fix_is_a_permanent_error(vcsim, login, web01, make_request, tmp_path):
+    import pytest
+
+    from hyperexport.errors import AccessDeniedError
+
+    export = migration.export_vm(make_request(tmp_path / "a", vm=web01.name, export={"keep_cloud_artifacts": True}), login)
+    request = make_request(tmp_path / "a", vm=web01.name)
+    (snapshot,) = export.created_resources
+    vcsim.inject_fault("RemoveSnapshot_Task", "NoPermission", object=snapshot.id, privilege="VirtualMachine.State.RemoveSnapshot")
+
+    with pytest.raises(AccessDeniedError) as raised:
+        migration.cleanup(request, export, login)
+
+    assert not raised.value.retryable and raised.value.field == "credentials_block"
+    assert f"could not remove 1 resource(s) of run {export.run_id}: " in str(raised.value)
+    assert "the user lacks the privilege VirtualMachine.State.RemoveSnapshot" in str(raised.value)
+    vcsim.clear_faults()
+    assert migration.cleanup(request, export, login) == export.created_resources
+    assert snapshot_names(web01) == []

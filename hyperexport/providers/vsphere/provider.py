@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidInputError, TransferError
+from ...errors import AccessDeniedError, InvalidInputError, PermanentError, TransferError
 from ...models import DiskFormat, DiskSource, DiskType, ExportOptions, ExportResult, Resource, VmInfo
 from ..contract import CliFlag, Provider, TransferDefaults
 from ..session import ExportSession
@@ -237,22 +237,31 @@ class VsphereProvider(Provider[VsphereOptions, VsphereLogin]):
         if not resources:
             return []
         login = require_login(credentials)
-        removed, failed = [], []
+        removed: list[Resource] = []
+        failed: list[str] = []
+        errors: list[Exception] = []
         with login.session() as service_instance:
             content = service_instance.RetrieveContent()
             for resource in resources:
                 if resource.kind != "snapshot" or not resource.location:
                     failed.append(f"{resource} (not a snapshot of this provider)")
+                    errors.append(InvalidInputError("not a snapshot"))
                     continue
                 try:
                     snapshots.remove(content, resource.location, resource.id, run_id, timeout=REMOVE_TIMEOUT,
                                      interval=options.poll_seconds)  # fmt: skip
                 except Exception as error:  # noqa: BLE001 - every resource gets its attempt; the failures are named below
                     failed.append(f"{resource}: {error}")
+                    errors.append(error)
                 else:
                     removed.append(resource)
         if failed:
-            raise TransferError(f"could not remove {len(failed)} resource(s) of run {run_id}: " + "; ".join(failed))
+            message = f"could not remove {len(failed)} resource(s) of run {run_id}: " + "; ".join(failed)
+            if all(isinstance(error, AccessDeniedError) for error in errors):
+                raise AccessDeniedError(message, field="credentials_block")  # no retry grants the privilege
+            if all(isinstance(error, PermanentError) for error in errors):
+                raise InvalidInputError(message)
+            raise TransferError(message)
         return removed
 
     def run_resources(self, run_id: str, options: VsphereOptions, credentials: VsphereLogin | None) -> list[Resource]:

@@ -50,3 +50,23 @@ def test_grant_that_failed_mid_way_is_revoked_on_close(arm, os_raw):
     source.close()
     assert arm.open_grants() == set()
     assert arm.snapshot_ids() == {rid(RG, "snapshots", "snap-kept")}  # a snapshot not made by the run is kept
+
+
+def _page_list(ranges: int, marker: str) -> bytes:
+    pages = "".join(f"<PageRange><Start>{i * 1024}</Start><End>{i * 1024 + 511}</End></PageRange>" for i in range(ranges))
+    return f'<?xml version="1.0" encoding="utf-8"?><PageList>{pages}<NextMarker>{marker}</NextMarker></PageList>'.encode()
+
+
+@pytest.mark.parametrize(("ranges", "message"), [
+    (2, "repeated a continuation marker"),
+    (40000, r"listed more than 32770 ranges for a blob of 16777728 bytes"),
+])
+def test_page_range_listing_without_end_is_refused(arm, os_raw, ranges, message):
+    snapshot = parse_resource_id(arm.add_snapshot(RG, "snap-pages", os_raw), "snapshots", "source.snapshot_id")
+    source = PageBlobSource(make_context(arm.login()), snapshot, disk_size=None, grant_seconds=3600, poll_seconds=0.01)
+    arm.azurite.proxy.page_list = _page_list(ranges, "same-marker")
+    try:
+        with pytest.raises(IntegrityError, match=message):
+            source.describe()
+    finally:
+        source.close()

@@ -61,6 +61,7 @@ class Proxy:
     expire_after: tuple[str, int] | None = None  # (blob path, answers) after which its current SAS expires
     # Called before each ranged data GET with its number (1, 2, ...): may return a status to answer instead.
     hook: Callable[[int], int | None] | None = None
+    page_list: bytes | None = None  # the XML every page-range listing (comp=pagelist) answers instead of Azurite's
     corrupt_next: bool = False  # flip a byte of the next ranged data answer (damage on the way)
     data_gets: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,6 +70,7 @@ class Proxy:
         with self._lock:
             self.bytes_served, self.refused, self.expire_after, self.hook, self.data_gets = 0, 0, None, None, 0
             self.corrupt_next = False
+            self.page_list = None
             self.ranges.clear()
             self.revoked.clear()
 
@@ -110,6 +112,14 @@ class Proxy:
                         refuse = False
                 if refuse:
                     self._refuse()
+                    return
+                if proxy.page_list is not None and "comp=pagelist" in parts.query:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("x-ms-blob-content-length", "1048576")
+                    self.send_header("Content-Length", str(len(proxy.page_list)))
+                    self.end_headers()
+                    self.wfile.write(proxy.page_list)
                     return
                 # The download engine's ranged reads (not the SDK's footer read or page listing).
                 data_get = self.command == "GET" and "comp=" not in parts.query and bool(self.headers.get("Range")) \

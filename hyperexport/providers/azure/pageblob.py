@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ...errors import AccessDeniedError, HyperExportError, InvalidInputError, SourceNotFoundError, TransferError
+from ...errors import AccessDeniedError, HyperExportError, IntegrityError, InvalidInputError, SourceNotFoundError, TransferError
 from ...transfer import DataRange, HttpRangeSource, SourceChangedError, SourceInfo, TransferOptions
 from . import redact, snapshots, vhd
 from .clients import AzureContext
@@ -45,6 +45,28 @@ def merged(ranges: list[tuple[int, int]], size: int) -> list[DataRange]:
         else:
             spans.append([start, stop])
     return [DataRange(start, stop - start) for start, stop in spans]
+
+
+def _page_ranges(blob: object, length: int, name: str) -> list[tuple[int, int]]:
+    """The (start, inclusive end) ranges that hold data, every page of the listing: at most one per 512-byte
+    page of the blob, and a continuation marker never twice (either would be a listing without end)."""
+    limit, seen, ranges, count = length // vhd.FOOTER + 1, set(), [], 0
+    pages = blob.list_page_ranges().by_page()  # type: ignore[attr-defined]
+    for page in pages:
+        for found in page:
+            count += 1
+            if count > limit:
+                raise IntegrityError(f"listing the page ranges of {name}: Azure Storage listed more than {limit} ranges for "
+                                     f"a blob of {length} bytes; refused")
+            if not getattr(found, "cleared", False):
+                ranges.append((found.start, found.end))
+        marker = pages.continuation_token
+        if marker is not None:
+            if marker in seen:
+                raise IntegrityError(f"listing the page ranges of {name}: Azure Storage repeated a continuation marker "
+                                     "(the listing would never end); refused. Run again.")
+            seen.add(marker)
+    return ranges
 
 
 class PageBlobSource:
@@ -123,7 +145,7 @@ class PageBlobSource:
         parsed = vhd.parse_footer(footer, self.name)
         size = vhd.check_size(parsed, length, self.disk_size, self.name)
         with _storage(f"listing the page ranges of {self.name}"):
-            pages = [(r.start, r.end) for r in blob.list_page_ranges() if not getattr(r, "cleared", False)]
+            pages = _page_ranges(blob, length, self.name)
         ranges = merged(pages, size)
         self._reader_pair()
         log.info("%s: %d bytes of %d hold data in %d ranges (VHD creator %r)", self.name,

@@ -2,7 +2,7 @@
 small instance that streams them to Cloud Storage, its completion signal, and its removal.
 
 The worker has no external IP unless asked, its disks attached read-only, the run's labels, and a maximum
-run duration after which Compute Engine deletes it by itself: a worker outlives neither its timeout nor a
+run duration after which Compute Engine deletes it by itself, its temporary disks with it (auto-deleted): a worker outlives neither its timeout nor a
 hyperexport that died. It and its temporary disks are deleted as soon as it is done (or failed, or late),
 whatever ``keep_cloud_artifacts`` says: they bill by the minute and hold nothing of value.
 """
@@ -115,7 +115,7 @@ def _insert_worker(ctx: GcpContext, options: GcpOptions, temporaries: list[str],
             {"boot": True, "auto_delete": True,
              "initialize_params": {"source_image": worker_image(ctx, options), "disk_size_gb": 10 + scratch}},
             *({"source": f"projects/{ctx.project}/zones/{ctx.zone}/disks/{t}", "mode": "READ_ONLY", "device_name": s.device,
-               "auto_delete": False} for t, s in zip(temporaries, steps)),
+               "auto_delete": True} for t, s in zip(temporaries, steps)),
         ],
         "network_interfaces": [nic],
         "metadata": {"items": [

@@ -64,3 +64,9 @@ def test_refused_refresh_stays_a_denial():
     error = _raised(ax.RefreshError("invalid_grant: Invalid JWT Signature.", retryable=False))
 
     assert isinstance(error, AccessDeniedError) and error.field == "credentials_block"
+
+
+def test_exhausted_sdk_retries_are_retried_later():
+    error = _raised(gx.RetryError("Timeout of 120.0s exceeded", cause=ConnectionError("reset")))
+
+    assert isinstance(error, TransferError) and "within the SDK's retries" in str(error)

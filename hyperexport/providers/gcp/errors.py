@@ -136,6 +136,8 @@ def translated(action: str, *, subject: str | None = None) -> Iterator[None]:
         yield
     except gx.GoogleAPICallError as error:
         raise api_error(error, action=action, subject=subject) from error
+    except gx.RetryError as error:  # the SDK's retries ran out (not a GoogleAPICallError)
+        raise TransferError(f"Google did not answer {action} within the SDK's retries ({_short(str(error))}); will retry") from error
     except ax.RefreshError as error:
         if getattr(error, "retryable", False) or isinstance(error.__cause__, ax.TransportError):
             raise TransferError(f"the GCP token service did not answer while {action}; will retry") from error

@@ -19,7 +19,7 @@ from ..polling import wait_for
 from ..session import ExportSession
 from . import operations
 from .clients import GcpContext, run_labels
-from .errors import WorkerFailedError, api_error, translated
+from .errors import WorkerFailedError, translated
 from .metadata import Disk
 from .options import GcpOptions
 from .snapshots import record, resource_name
@@ -139,16 +139,13 @@ def _insert_worker(ctx: GcpContext, options: GcpOptions, temporaries: list[str],
 
 def _attributes(ctx: GcpContext, worker: str) -> dict[str, str] | None:
     """The worker's hyperexport guest attributes; None before it wrote any."""
-    from google.api_core import exceptions as gx
-
     try:
-        answer = ctx.compute("Instances").get_guest_attributes(
-            request={"project": ctx.project, "zone": ctx.zone, "instance": worker, "query_path": f"{NAMESPACE}/"}
-        )
-    except gx.NotFound:
+        with translated(f"reading the guest attributes of the export worker {worker}"):
+            answer = ctx.compute("Instances").get_guest_attributes(
+                request={"project": ctx.project, "zone": ctx.zone, "instance": worker, "query_path": f"{NAMESPACE}/"}
+            )
+    except SourceNotFoundError:
         return None
-    except gx.GoogleAPICallError as error:
-        raise api_error(error, action=f"reading the guest attributes of the export worker {worker}") from error
     return {item.key: item.value for item in answer.query_value.items if item.namespace == NAMESPACE}
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from support.gcp_compute import ZONE
+import pytest
 
+from support.gcp_compute import PROJECT, ZONE
+
+from hyperexport.errors import InvalidInputError
 from hyperexport.migration import export_vm
 
 
@@ -16,3 +19,19 @@ def test_worker_attaches_its_temporary_disks_auto_deleted(gce, web01, login, mak
     assert len(disks) == 3 and all(d["autoDelete"] for d in disks)
     assert insert.body["scheduling"]["instanceTerminationAction"] == "DELETE"
 
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [f"projects/other-project/zones/{ZONE}/disks/web01-data", f"projects/{PROJECT}/regions/europe-west1/disks/web01-data"],
+)
+def test_disk_of_another_project_or_region_is_refused(gce, web01, login, make_request, tmp_path, elsewhere):
+    attached = next(d for d in gce.instances["web01"]["disks"] if d["deviceName"] == "web01-data")
+    attached["source"] = f"{gce.endpoint}/compute/v1/{elsewhere}"
+    before = gce.inventory()
+
+    with pytest.raises(InvalidInputError) as raised:
+        export_vm(make_request(tmp_path / "out", instance="web01"), login)
+
+    message = str(raised.value)
+    assert elsewhere in message and f"projects/{PROJECT}/zones/{ZONE}/disks/" in message and "copy it" in message
+    assert gce.count("POST", ".") == 0 and gce.inventory() == before

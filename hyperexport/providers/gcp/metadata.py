@@ -8,6 +8,7 @@ none: the NICs are recorded with their networks and no MAC, and the result says 
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 from ...errors import InvalidInputError
@@ -73,7 +74,7 @@ def instance_disks(ctx: GcpContext, instance: Any) -> list[Disk]:
                 f"instance {instance.name} has a local SSD ({attached.device_name}), which cannot be snapshotted or "
                 "exported; copy its data to a persistent disk first"
             )
-        name = last(attached.source)
+        name = _zonal_disk(ctx, instance.name, attached)
         if not NAME.match(name):
             raise InvalidInputError(f"instance {instance.name} lists a disk with an unexpected name {name[:80]!r}")
         found.append(Disk(name=name, size_gib=int(attached.disk_size_gb or 0), boot=bool(attached.boot), device_index=int(attached.index)))
@@ -81,6 +82,23 @@ def instance_disks(ctx: GcpContext, instance: Any) -> list[Disk]:
         raise InvalidInputError(f"instance {instance.name} has no persistent disk to export")
     found.sort(key=lambda d: (not d.boot, d.device_index))
     return [d._replace(size_gib=d.size_gib or int(get_disk(ctx, d.name).size_gb)) for d in found]
+
+
+def _zonal_disk(ctx: GcpContext, instance: str, attached: Any) -> str:
+    """The name of an attached disk, which must be a zonal disk of the run's project and zone: the snapshot, the
+    temporary disk and the clean-up all name disks there (a regional or another project's disk would be missed)."""
+    source = str(attached.source or "")
+    found = re.search(rf"(?:^|/)projects/{re.escape(ctx.project)}/zones/{re.escape(ctx.zone)}/disks/([^/]+)$", source)
+    if found:
+        return found.group(1)
+    shown = source.split("/compute/v1/", 1)[-1][:200]
+    raise InvalidInputError(
+        f"instance {instance} has the disk {shown!r} ({str(attached.device_name)[:64]}), which is not a zonal disk "
+        f"projects/{ctx.project}/zones/{ctx.zone}/disks/NAME: hyperexport exports only disks of the instance's project "
+        f"and zone. For a regional or another project's disk, snapshot it or copy it to a zonal disk in {ctx.zone} "
+        "and export that one (disk=... or snapshot=...)",
+        field="source.instance",
+    )
 
 
 def _os_hint(licenses: list[str]) -> str | None:

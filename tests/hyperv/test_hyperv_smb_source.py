@@ -182,3 +182,20 @@ def test_a_disk_location_on_another_server_is_refused(hyperv):
     disk = DiskSource(id="d0", location="smb://attacker.example/C$/x.vhdx", disk_type=DiskType.boot, file_name="x.vhdx")
     with pytest.raises(UnsafeImageError, match="is not on the Hyper-V host '127.0.0.1'"):
         HypervProvider().open_disk(disk, None, hyperv.login())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", [0xC0000234, 0xC0000193, 0xC0000224, 0xC000006F, 0xC0000070])
+def test_a_locked_expired_or_restricted_account_is_not_retried(hyperv, status):
+    """Each retry of a refused logon counts towards the account's lock-out: these are permanent."""
+    from smbprotocol.exceptions import SMBResponseException
+    from smbprotocol.header import SMB2HeaderResponse
+
+    from hyperexport.errors import AccessDeniedError
+    from hyperexport.providers.hyperv.smb import smb_errors
+
+    header = SMB2HeaderResponse()
+    header["status"] = status
+    with pytest.raises(AccessDeniedError) as raised, smb_errors("listing", SmbPath("hv01", "exports"), hyperv.login()):
+        raise SMBResponseException(header)
+    assert f"NTSTATUS {status:#x}" in str(raised.value) and raised.value.field == "credentials_block"
+

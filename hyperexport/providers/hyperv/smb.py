@@ -116,7 +116,9 @@ def smb_errors(action: str, path: SmbPath, login: HypervLogin) -> Iterator[None]
 
 
 _DIRECTORY, _REPARSE_POINT = 0x10, 0x400  # FILE_ATTRIBUTE_*
-_DENIED = {0xC000006D, 0xC0000022, 0xC000006E, 0xC0000072, 0xC0000071, 0xC0000064, 0xC000015B}
+#: Logon and access refusals: no retry fixes them, and retries count against an account's lock-out threshold.
+_DENIED = {0xC000006D, 0xC0000022, 0xC000006E, 0xC0000072, 0xC0000071, 0xC0000064, 0xC000015B,
+           0xC0000234, 0xC0000193, 0xC0000224, 0xC000006F, 0xC0000070}  # locked out, expired, must change, hours, workstation
 _NOT_FOUND = {0xC0000034, 0xC000003A, 0xC0000225}
 
 
@@ -140,7 +142,8 @@ def _translate(error: Exception, action: str, path: SmbPath, login: HypervLogin)
         )
     if status in _NOT_FOUND or isinstance(error, FileNotFoundError):
         return SourceNotFoundError(f"{path.unc} does not exist on the SMB server ({where}); was it moved or deleted?")
-    if isinstance(error, (ConnectionError, TimeoutError, OSError, ValueError)) or "Connection" in name:
+    unreachable = isinstance(error, ValueError) and str(error).startswith("Failed to connect to")  # smbprotocol's Tcp
+    if isinstance(error, (ConnectionError, TimeoutError, OSError)) or unreachable or "Connection" in name:
         return TransferError(
             f"cannot reach the SMB server {path.server} on port {login.smb_port} while {where} ({name}). Check the "
             "host name, that SMB (port 445, or the credentials block's smb_port) is open to this worker, and the "

@@ -35,3 +35,21 @@ def test_disk_of_another_project_or_region_is_refused(gce, web01, login, make_re
     message = str(raised.value)
     assert elsewhere in message and f"projects/{PROJECT}/zones/{ZONE}/disks/" in message and "copy it" in message
     assert gce.count("POST", ".") == 0 and gce.inventory() == before
+
+
+@pytest.mark.parametrize("image", ["projects/someone-elses/global/images/family/debian-12",
+                                   "projects/evil-images/global/images/backdoored"])  # fmt: skip
+def test_worker_image_of_an_untrusted_project_is_refused(gce, web01, login, make_request, tmp_path, image):
+    with pytest.raises(InvalidInputError) as raised:
+        export_vm(make_request(tmp_path / "out", instance="web01", worker_image=image), login)
+
+    assert raised.value.field == "source.worker_image" and "debian-cloud" in str(raised.value)
+    assert gce.count("POST", ".") == 0
+
+
+def test_worker_image_of_the_runs_own_project_is_used(gce, web01, login, make_request, tmp_path):
+    image = f"projects/{PROJECT}/global/images/family/hardened-debian"
+
+    export_vm(make_request(tmp_path / "out", instance="web01", worker_image=image), login)
+
+    assert gce.count("GET", f"projects/{PROJECT}/global/images/family/hardened-debian$") == 1

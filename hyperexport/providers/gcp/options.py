@@ -20,6 +20,10 @@ PREFIX = re.compile(r"^((?!\.{1,2}/)[A-Za-z0-9_.-]{1,200}/){0,8}$")  # folders, 
 IMAGE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/images/(family/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 NETWORK = re.compile(r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/)?(global|regions/[a-z]+-[a-z]+[0-9]{1,2})/(networks|subnetworks)/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+#: Google's public image projects the worker may boot from (it reads the disks and holds a storage token);
+#: any other image must be the run's own project's.
+PUBLIC_IMAGE_PROJECTS = ("debian-cloud", "ubuntu-os-cloud", "cos-cloud", "rocky-linux-cloud", "centos-cloud",
+                         "rhel-cloud", "suse-cloud", "fedora-coreos-cloud")  # fmt: skip
 
 
 class GcpOptions(BaseModel):
@@ -88,6 +92,7 @@ def check(options: GcpOptions, export: ExportOptions) -> None:
         value = getattr(options, option)
         if value is not None and not pattern.match(value):
             raise InvalidInputError(f"{value!r} is not {shape}", field=f"source.{option}")
+    check_worker_image(options.worker_image, options.project)
     if not options.bucket:
         raise InvalidInputError(
             "the gcp provider needs a Cloud Storage bucket for the export (bucket=...), in or near the zone's region",
@@ -99,3 +104,18 @@ def check(options: GcpOptions, export: ExportOptions) -> None:
         raise InvalidInputError(
             f"the gcp export worker writes qcow2 or raw, not {export.format.value}; set disk_format", field="source.disk_format"
         )
+
+
+def check_worker_image(image: str, project: str | None) -> None:
+    """The worker's image comes from a public image project or the run's own ``project`` (None: checked again
+    once the credentials' project is known)."""
+    owner = image.split("/")[1]
+    if owner in PUBLIC_IMAGE_PROJECTS or project is None or owner == project.rsplit(":", 1)[-1]:
+        return
+    raise InvalidInputError(
+        f"the worker image {image} belongs to project {owner}, which is neither a public image project "
+        f"({', '.join(PUBLIC_IMAGE_PROJECTS)}) nor the run's project {project}: the worker reads the disks and "
+        "holds a Cloud Storage token. Use a public image (the default debian-cloud family debian-12) or copy "
+        "the image into your project.",
+        field="source.worker_image",
+    )

@@ -21,7 +21,7 @@ from . import operations
 from .clients import GcpContext, run_labels
 from .errors import WorkerFailedError, translated
 from .metadata import Disk
-from .options import GcpOptions
+from .options import GcpOptions, check_worker_image
 from .snapshots import record, resource_name
 from .startup_script import DONE, NAMESPACE, PLAN_KEY, SCRIPT, STATUS_KEY, ExportStep, crc_key, plan_json
 
@@ -88,6 +88,7 @@ def _release(session: ExportSession[Any], created: list[Resource], resource: Res
 
 
 def worker_image(ctx: GcpContext, options: GcpOptions) -> str:
+    check_worker_image(options.worker_image, ctx.project)
     _, project, _, _, *rest = options.worker_image.split("/")
     images = ctx.compute("Images")
     with translated(f"reading the worker image {options.worker_image}", subject=f"image {options.worker_image}"):

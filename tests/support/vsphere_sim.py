@@ -153,8 +153,12 @@ class Vcsim:
     def set_areas(self, vm: str, device_key: int, areas: list[tuple[int, int]]) -> None:
         self.control("areas", {"vm": vm, "device_key": device_key, "areas": [list(a) for a in areas]})
 
-    def inject_fault(self, method: str, fault: str, *, object: str = "", privilege: str = "", message: str = "") -> None:
-        self.control("fault", {"object": object, "method": method, "fault": fault, "privilege": privilege, "message": message})
+    def inject_fault(
+        self, method: str, fault: str, *, object: str = "", privilege: str = "", message: str = "", times: int = 0
+    ) -> None:
+        """``fault`` on ``method`` of ``object`` (a moid, "task-*" a prefix, "" any), ``times`` calls (0: all)."""
+        self.control("fault", {"object": object, "method": method, "fault": fault, "privilege": privilege,
+                               "message": message, "times": times})  # fmt: skip
 
     def clear_faults(self) -> None:
         self.control("faults/clear")

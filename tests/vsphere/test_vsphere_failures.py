@@ -111,3 +111,12 @@ def test_datastore_file_vanishing_mid_read_fails_and_removes_the_snapshot(login,
     assert isinstance(error, SourceNotFoundError)
     assert f"the datastore file [LocalDS_0] {web01.name}/{extent.name} vanished during the download" in str(error)
     assert snapshot_names(web01) == [], "a permanent failure removes the run's snapshot"
+
+
+def test_a_snapshot_whose_task_poll_failed_is_removed_all_the_same(vcsim, login, web01, make_request, tmp_path):
+    # vSphere takes the snapshot; the first poll of its task fails (as a dropped connection or a timeout would)
+    vcsim.inject_fault("Fetch", "NoPermission", object="task-*", privilege="System.Read", times=1)
+    error = _refused(make_request(tmp_path / "out", vm=web01.name), login)
+    assert isinstance(error, AccessDeniedError)
+    assert f"vSphere denied creating the snapshot of VM {web01.moid}: the user lacks the privilege System.Read" in str(error)
+    assert snapshot_names(web01) == [], "the snapshot vSphere took is found by the run's name and rolled back"

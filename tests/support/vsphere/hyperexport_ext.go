@@ -25,7 +25,8 @@ import (
 const changedAreasPerCall = 2
 
 type hxFault struct {
-	Object    string `json:"object"`    // a moid, or "" for any object
+	Object    string `json:"object"`    // a moid, a moid prefix ending in "*" (task-*), or "" for any object
+	Times     int    `json:"times"`     // how many calls it fails (then it is dropped); 0: every call
 	Method    string `json:"method"`    // e.g. CreateSnapshot_Task
 	Fault     string `json:"fault"`     // NoPermission, InvalidState, FileFault, SnapshotDisabled
 	Privilege string `json:"privilege"` // NoPermission's privilegeId
@@ -117,8 +118,14 @@ func hxInjected(this types.ManagedObjectReference, method string) soap.HasFault 
 	var found *hxFault
 	for i := range hx.faults {
 		f := hx.faults[i]
-		if f.Method == method && (f.Object == "" || f.Object == this.Value) {
+		prefix := strings.HasSuffix(f.Object, "*") && strings.HasPrefix(this.Value, strings.TrimSuffix(f.Object, "*"))
+		if f.Method == method && (f.Object == "" || f.Object == this.Value || prefix) {
 			found = &f
+			if f.Times == 1 {
+				hx.faults = append(hx.faults[:i], hx.faults[i+1:]...)
+			} else if f.Times > 1 {
+				hx.faults[i].Times--
+			}
 			break
 		}
 	}

@@ -70,3 +70,30 @@ def test_page_range_listing_without_end_is_refused(arm, os_raw, ranges, message)
             source.describe()
     finally:
         source.close()
+
+
+@pytest.mark.parametrize(("status", "error"), [(400, InvalidInputError), (409, InvalidInputError)])
+def test_storage_refusal_is_permanent_unless_worth_a_retry(arm, os_raw, status, error):
+    snapshot = parse_resource_id(arm.add_snapshot(RG, "snap-status", os_raw), "snapshots", "source.snapshot_id")
+    source = PageBlobSource(make_context(arm.login()), snapshot, disk_size=None, grant_seconds=3600, poll_seconds=0.01)
+    arm.azurite.proxy.page_list = (b'<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidHeaderValue</Code>'
+                                   b'<Message>The value for one of the HTTP headers is not in the correct format.</Message></Error>')
+    arm.azurite.proxy.page_list_status = status
+    try:
+        with pytest.raises(error, match=rf"listing the page ranges of azure snapshot snap-status .*: Azure Storage refused the request \({status}\); a retry would not") as raised:
+            source.describe()
+        assert type(raised.value) is error
+    finally:
+        source.close()
+
+
+def test_blob_too_short_for_a_footer_is_refused(arm, tmp_path):
+    empty = tmp_path / "empty.raw"
+    empty.touch()
+    snapshot = parse_resource_id(arm.add_snapshot(RG, "snap-short", empty), "snapshots", "source.snapshot_id")
+    source = PageBlobSource(make_context(arm.login()), snapshot, disk_size=None, grant_seconds=3600, poll_seconds=0.01)
+    try:
+        with pytest.raises(IntegrityError, match=r"azure snapshot snap-short \(rg-web\) is 512 bytes long: not a fixed VHD"):
+            source.describe()
+    finally:
+        source.close()

@@ -62,6 +62,7 @@ class Proxy:
     # Called before each ranged data GET with its number (1, 2, ...): may return a status to answer instead.
     hook: Callable[[int], int | None] | None = None
     page_list: bytes | None = None  # the XML every page-range listing (comp=pagelist) answers instead of Azurite's
+    page_list_status: int = 200  # ... and its status
     corrupt_next: bool = False  # flip a byte of the next ranged data answer (damage on the way)
     data_gets: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,7 +71,7 @@ class Proxy:
         with self._lock:
             self.bytes_served, self.refused, self.expire_after, self.hook, self.data_gets = 0, 0, None, None, 0
             self.corrupt_next = False
-            self.page_list = None
+            self.page_list, self.page_list_status = None, 200
             self.ranges.clear()
             self.revoked.clear()
 
@@ -114,8 +115,10 @@ class Proxy:
                     self._refuse()
                     return
                 if proxy.page_list is not None and "comp=pagelist" in parts.query:
-                    self.send_response(200)
+                    self.send_response(proxy.page_list_status)
                     self.send_header("Content-Type", "application/xml")
+                    if proxy.page_list_status >= 400:
+                        self.send_header("x-ms-error-code", "InvalidHeaderValue")
                     self.send_header("x-ms-blob-content-length", "1048576")
                     self.send_header("Content-Length", str(len(proxy.page_list)))
                     self.end_headers()

@@ -140,6 +140,9 @@ class PageBlobSource:
         if str(props.blob_type).split(".")[-1].lower() not in ("pageblob", "page"):
             raise InvalidInputError(f"{self.name} is a {props.blob_type} blob, not the page blob of a managed disk")
         length = int(props.size)
+        if length <= vhd.FOOTER or length % vhd.FOOTER:
+            raise IntegrityError(f"{self.name} is {length} bytes long: not a fixed VHD (whole 512-byte pages, a disk "
+                                 "before its 512-byte footer); refused")
         with _storage(f"reading the VHD footer of {self.name}"):
             footer = blob.download_blob(offset=length - vhd.FOOTER, length=vhd.FOOTER).readall()
         parsed = vhd.parse_footer(footer, self.name)
@@ -207,4 +210,6 @@ def _storage(action: str) -> Iterator[None]:
             raise SourceNotFoundError(f"{action}: the blob does not exist (was the grant revoked?)") from None
         if isinstance(error, azure_errors.ClientAuthenticationError) or status == 403:
             raise AccessDeniedError(f"{action}: Azure Storage refused the SAS grant ({status})") from None
-        raise TransferError(f"{action}: Azure Storage answered {status or type(error).__name__}; retrying") from None
+        if status is None or status in (408, 429) or status >= 500:
+            raise TransferError(f"{action}: Azure Storage answered {status or type(error).__name__}; retrying") from None
+        raise InvalidInputError(f"{action}: Azure Storage refused the request ({status}); a retry would not change that") from None

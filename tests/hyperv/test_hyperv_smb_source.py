@@ -199,3 +199,18 @@ def test_a_locked_expired_or_restricted_account_is_not_retried(hyperv, status):
         raise SMBResponseException(header)
     assert f"NTSTATUS {status:#x}" in str(raised.value) and raised.value.field == "credentials_block"
 
+
+def test_file_parameters_past_the_end_of_the_file_are_refused(hyperv):
+    """A metadata region that claims more than the file holds, its File Parameters beyond the last byte."""
+    import uuid
+
+    from hyperexport.providers.hyperv.vhdx import REGION_TABLE, has_parent
+
+    data = bytearray(hyperv.host.local(f"{VM_DIR}\\tiny-os.vhdx").read_bytes())
+    entry = data.index(uuid.UUID("8B7CA206-4790-4B9A-B8FE-575F050F886E").bytes_le, REGION_TABLE)  # metadata region
+    start = int.from_bytes(data[entry + 16 : entry + 24], "little")
+    data[entry + 24 : entry + 28] = (2**32 - 1).to_bytes(4, "little")
+    item = data.index(uuid.UUID("CAA16737-FA36-4D43-B3B6-33F0AA44E76B").bytes_le, start)  # File Parameters
+    data[item + 16 : item + 20] = (len(data) - start).to_bytes(4, "little")
+    with pytest.raises(UnsafeImageError, match="file parameters lie outside"):
+        has_parent(lambda offset, length: bytes(data[offset : offset + length]), len(data), "planted.vhdx")

@@ -43,7 +43,7 @@ def has_parent(read: Callable[[int, int], bytes], size: int, name: str) -> bool:
             item = table[32 + 32 * j : 64 + 32 * j]
             if item[:16] == FILE_PARAMETERS:
                 offset = int.from_bytes(item[16:20], "little")
-                if offset + 8 > length:
+                if offset + 8 > length or start + offset + 8 > size:
                     raise UnsafeImageError(f"{name}: its VHDX file parameters lie outside the metadata region; refusing it")
                 return bool(read(start + offset + 4, 4)[0] & HAS_PARENT)
     raise UnsafeImageError(f"{name} has no VHDX file parameters; refusing it")

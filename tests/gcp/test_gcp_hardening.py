@@ -6,7 +6,7 @@ import pytest
 
 from support.gcp_compute import PROJECT, ZONE
 
-from hyperexport.errors import InvalidInputError
+from hyperexport.errors import InvalidInputError, TransferError
 from hyperexport.migration import export_vm
 
 
@@ -53,3 +53,34 @@ def test_worker_image_of_the_runs_own_project_is_used(gce, web01, login, make_re
     export_vm(make_request(tmp_path / "out", instance="web01", worker_image=image), login)
 
     assert gce.count("GET", f"projects/{PROJECT}/global/images/family/hardened-debian$") == 1
+
+
+def test_endless_listing_is_cut_off(gce, web01, login, tmp_path, monkeypatch):
+    from hyperexport.providers.gcp import pagers
+
+    monkeypatch.setattr(pagers, "MAX_ITEMS", 3)
+    for i in range(4):
+        gce.add_snapshot(f"left-{i}", "web01", labels={"hyperexport-run-id": "many-run"})
+    from hyperexport.providers.gcp.cleanup import labelled
+    from hyperexport.providers.gcp.clients import make_context
+
+    ctx = make_context(PROJECT, ZONE, login)
+    with pytest.raises(TransferError, match="more than 3"):
+        labelled(ctx, "snapshot", "many-run")
+    assert labelled(ctx, "snapshot", "other-run") == []
+
+
+def test_endless_object_listing_is_cut_off(gce, login, monkeypatch):
+    from hyperexport.providers.gcp import pagers
+    from hyperexport.providers.gcp.clients import make_context
+    from hyperexport.providers.gcp.gcs import list_names
+
+    monkeypatch.setattr(pagers, "MAX_ITEMS", 3)
+    bucket = gce.gcs.client(PROJECT).bucket("hx-exports")
+    for i in range(4):
+        bucket.blob(f"hyperexport/many-run/part-{i}").upload_from_string(b"x")
+
+    ctx = make_context(PROJECT, ZONE, login)
+    with pytest.raises(TransferError, match="listing gs://hx-exports/hyperexport/many-run/ gave more than 3"):
+        list_names(ctx, "hx-exports", "hyperexport/many-run/")
+    assert list_names(ctx, "hx-exports", "hyperexport/many-run/part-1") == ["hyperexport/many-run/part-1"]

@@ -19,6 +19,7 @@ from ...models import Resource
 from .clients import RUN_LABEL, GcpContext, run_filter
 from .errors import translated
 from .gcs import delete_object, list_names
+from .pagers import bounded
 from .worker import delete
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def labelled(ctx: GcpContext, kind: str, run_id: str) -> list[str]:
                       "snapshot": ("Snapshots", {})}[kind]  # fmt: skip
     with translated(f"finding the {kind}s of run {run_id}"):
         request = {"project": ctx.project, "filter": run_filter(run_id), **scope}
-        return [item.name for item in ctx.compute(service).list(request=request)]
+        return bounded(ctx.compute(service).list(request=request), lambda item: str(item.name), what=f"listing the {kind}s of run {run_id}")
 
 
 def run_prefix(prefix: str, run_id: str) -> str:

@@ -19,6 +19,7 @@ from ...errors import AccessDeniedError, SourceNotFoundError, TransferError
 from ...transfer import SourceChangedError, SourceInfo, TransferOptions
 from .clients import GcpContext
 from .errors import translated
+from .pagers import bounded
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 MAX_OBJECT_BYTES = 64 * 2**40  # the largest persistent disk; anything bigger is not an export
@@ -43,7 +44,7 @@ def object_metadata(ctx: GcpContext, bucket: str, name: str) -> Any:
 
 def list_names(ctx: GcpContext, bucket: str, prefix: str) -> list[str]:
     with translated(f"listing gs://{bucket}/{prefix}", subject=f"bucket {bucket}"):
-        return [blob.name for blob in ctx.storage().list_blobs(bucket, prefix=prefix)]
+        return bounded(ctx.storage().list_blobs(bucket, prefix=prefix), lambda blob: str(blob.name), what=f"listing gs://{bucket}/{prefix}")
 
 
 def delete_object(ctx: GcpContext, bucket: str, name: str) -> None:

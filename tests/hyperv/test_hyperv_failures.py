@@ -156,3 +156,10 @@ def test_a_share_on_another_server_is_refused(fails, method):
     """Its admin shares and the export would be asked of the wrong machine, with the host's login."""
     error = fails(InvalidInputError, vm="web01", export_method=method, share="\\\\fileserver.example\\exports")
     assert "is on 'fileserver.example', not on the Hyper-V host '127.0.0.1'" in str(error) and error.field == "source.share"
+
+
+def test_a_description_too_large_to_be_a_vm_is_refused(fails, hyperv):
+    with hyperv.host.lock:
+        hyperv.host.vms[0].nics = [("Network Adapter", "00155D010203", "External")] * 1100
+    error = fails(TransferError, vm="web01")
+    assert "answer to Get-VM / Get-VMHardDiskDrive is not what hyperexport expects" in str(error) and "at most 1024 items" in str(error)

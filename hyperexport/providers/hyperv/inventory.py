@@ -61,23 +61,23 @@ class BootEntry(_Answer):
 
 
 class Nic(_Answer):
-    name: str | None = None
-    mac: str | None = None
-    switch: str | None = None
+    name: str | None = Field(default=None, max_length=256)
+    mac: str | None = Field(default=None, max_length=64)
+    switch: str | None = Field(default=None, max_length=256)
 
 
 class VmDescription(_Answer):
-    id: str
-    name: str
-    state: str | None = None
+    id: str = Field(max_length=64)
+    name: str = Field(max_length=256)  # Hyper-V's own limit is 100 characters
+    state: str | None = Field(default=None, max_length=64)
     generation: int = Field(ge=1, le=2)
     processors: int | None = Field(default=None, ge=1)
     memory_bytes: int | None = Field(default=None, ge=0)
     secure_boot: bool | None = None
     drives: list[Drive] = Field(default_factory=list, max_length=MAX_DRIVES)
-    boot_order: list[BootEntry] = Field(default_factory=list)
-    nics: list[Nic] = Field(default_factory=list)
-    checkpoints: list[str] = Field(default_factory=list)
+    boot_order: list[BootEntry] = Field(default_factory=list, max_length=1024)
+    nics: list[Nic] = Field(default_factory=list, max_length=1024)  # Hyper-V allows 64 adapters a VM
+    checkpoints: list[str] = Field(default_factory=list, max_length=100_000)
 
     def ordered_drives(self) -> list[Drive]:
         """The drives with the boot disk first: generation 2 by the firmware's boot order, generation 1 (BIOS

@@ -73,10 +73,11 @@ def test_hostile_locations_are_refused(location):
         SmbPath.from_location(location)
 
 
-@pytest.mark.parametrize("host_path", ["C:\\VMs\\..\\..\\x.vhdx", "\\\\evil\\share\\x.vhdx", "C:\\VMs\\a\x00.vhdx", "relative.vhdx"])
+@pytest.mark.parametrize("host_path", ["C:\\VMs\\..\\..\\x.vhdx", "\\\\evil\\share\\x.vhdx", "C:\\VMs\\a\x00.vhdx", "relative.vhdx",
+                                       "D:\\Hyper-V\\VMs", "D:\\Hyper-V\\VMs\\", "C:\\"])
 def test_hostile_disk_paths_from_the_host_are_refused(host_path):
     with pytest.raises(UnsafeImageError):
-        host_path_on_share(host_path, None, None, "hv01")
+        host_path_on_share(host_path, SmbPath.from_unc("\\\\hv01\\vms"), "D:\\Hyper-V\\VMs", "hv01")
 
 
 def test_a_disk_under_the_share_is_read_through_it():

@@ -95,11 +95,15 @@ def host_path_on_share(host_path: str, share: SmbPath | None, share_local: str |
     if not match:
         raise UnsafeImageError(f"the host reported the disk path {host_path!r}, which is not a local drive path")
     parts = components(match.group(2), "disk path")
+    if not parts:
+        raise UnsafeImageError(f"the host reported the disk path {host_path!r}, which names no file")
     if share is not None and share_local:
         local = _DRIVE_PATH.match(share_local)
         if local and local.group(1).lower() == match.group(1).lower():
             base = [p.lower() for p in components(local.group(2), "share path")]
             if [p.lower() for p in parts[: len(base)]] == base:
+                if len(parts) == len(base):
+                    raise UnsafeImageError(f"the host reported the disk path {host_path!r}, which is the share's directory, not a file")
                 return share.child(*parts[len(base):])
     return SmbPath(admin_server, f"{match.group(1).upper()}$", tuple(parts))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import SECRETS
@@ -18,14 +19,19 @@ def _run_texts(flow_run_id) -> tuple[dict[str, float], list[str]]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import ArtifactSort
 
-    with client() as c:
-        artifacts = c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])),
-                                     sort=ArtifactSort.CREATED_DESC, limit=100)  # fmt: skip
-        logs: list = []
-        while page := c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200,
-                                  offset=len(logs)):  # fmt: skip
-            logs += page
-        parameters = json.dumps(c.read_flow_run(flow_run_id).parameters)
+    deadline = time.monotonic() + 60  # a run's logs reach the server shortly after it ends (a background writer)
+    while True:
+        with client() as c:
+            artifacts = c.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])),
+                                         sort=ArtifactSort.CREATED_DESC, limit=100)  # fmt: skip
+            logs: list = []
+            while page := c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200,
+                                      offset=len(logs)):  # fmt: skip
+                logs += page
+            parameters = json.dumps(c.read_flow_run(flow_run_id).parameters)
+        if (logs and artifacts) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert logs and artifacts, "nothing to scan"
     progress: dict[str, float] = {}
     for artifact in artifacts:

@@ -98,7 +98,7 @@ def test_sdk_errors_are_scrubbed_of_the_blocks_secrets(saved_blocks, monkeypatch
     with pytest.raises(ValueError) as bad:
         GcpServiceAccount(service_account_info='{"type": "service_account", "private_key": "' + GCP_KEY.replace("\n", "") + '"}')
     assert "NEVERLOGTHIS" not in str(bad.value) and "lacks client_email, token_uri" in str(bad.value)
-    with pytest.raises(InvalidInputError, match="does not exist for provider azure.*existing azure credentials blocks: (.*, )?test-azure\b"):
+    with pytest.raises(InvalidInputError, match="does not exist for provider azure.*existing azure credentials blocks: (.*, )?test-azure$"):
         check_credentials_block("azure", "test-azur")
 
 

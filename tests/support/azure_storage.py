@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+
+from support.procwatch import die_with_parent
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -206,7 +208,7 @@ class Azurite:
         self.proc = subprocess.Popen(
             [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--inMemoryPersistence",
              "--skipApiVersionCheck", "--loose"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + 60
@@ -295,15 +297,6 @@ class Azurite:
     def written_bytes(self, container: str, name: str, limit: int) -> int:
         """Bytes of the blob's page ranges below ``limit`` (the disk, without its footer)."""
         return sum(max(0, min(p.end + 1, limit) - p.start) for p in self.blob(container, name).list_page_ranges())
-
-
-def _die_with_parent() -> None:
-    """Azurite gets SIGTERM if the test process dies without its teardown (killed by a timeout)."""
-    import ctypes
-    import signal
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _data_extents(fd: int, size: int) -> list[tuple[int, int]]:

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Self
 
+from support.procwatch import die_with_parent
+
 import requests
 
 #: The bucket of the tests' exports (created with the emulator).
@@ -39,7 +41,7 @@ class GcsEmulator:
         self._log = open(self.log_path, "wb")
         self._proc = subprocess.Popen(
             [str(binary), "start", "--host", "127.0.0.1", "--port", str(self.port), "--in-memory"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
             env={k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"},
         )
         deadline = time.monotonic() + 30

@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.procwatch import die_with_parent
+
 SMB_USER = "migrator"
 SMB_PASSWORD = "Smb-Pa55-w0rd!"
 
@@ -84,6 +86,7 @@ class Samba:
         self.proc = subprocess.Popen(
             ["smbd", "-F", "--no-process-group", "--debug-stdout", "-s", str(self.conf)],
             stdout=open(self.log.with_suffix(".out"), "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

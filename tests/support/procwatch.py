@@ -30,3 +30,13 @@ def descendants(names: tuple[str, ...] = NAMES) -> dict[int, str]:
         if any(name in cmdlines.get(pid, "") for name in names):
             found[pid] = cmdlines[pid]
     return found
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of a test server: it gets SIGTERM when the test process dies without its teardown
+    (killed by a timeout), so that no emulator outlives the session."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

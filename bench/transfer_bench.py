@@ -402,9 +402,10 @@ def external(cmd: list[str], out_file: Path) -> dict:
 
 
 # -- the namespace --------------------------------------------------------------------
-def enter_netns(mode: str) -> None:
-    """Re-execute this script in a private network namespace (does not return), unless impossible."""
-    if mode == "no" or os.environ.get(NETNS_ENV):
+def enter_netns(mode: str, script: Path = Path(__file__), marker: str = NETNS_ENV) -> None:
+    """Re-execute ``script`` in a private network namespace (does not return), unless impossible; ``marker``
+    is the environment variable that says it already runs in one."""
+    if mode == "no" or os.environ.get(marker):
         return
     probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
@@ -413,8 +414,8 @@ def enter_netns(mode: str) -> None:
         print(f"no private network namespace ({probe.stderr.strip()}); shaping the host's lo instead")
         return
     sys.stdout.flush()
-    env = dict(os.environ, **{NETNS_ENV: "1"})
-    os.execvpe("unshare", ["unshare", "--net", "--", sys.executable, str(Path(__file__).resolve()),
+    env = dict(os.environ, **{marker: "1"})
+    os.execvpe("unshare", ["unshare", "--net", "--", sys.executable, str(script.resolve()),
                            *sys.argv[1:]], env)  # fmt: skip
 
 

@@ -81,17 +81,7 @@ def sha256_of(path: Path) -> str:
 
 def enter_netns(mode: str) -> None:
     """Re-execute this script in a private network namespace, as transfer_bench.py does (see there)."""
-    if mode == "no" or os.environ.get(NETNS_ENV):
-        return
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        if mode == "yes":
-            raise SystemExit(f"cannot create a network namespace: {probe.stderr.strip()}")
-        print(f"no private network namespace ({probe.stderr.strip()}); shaping the host's lo instead")
-        return
-    sys.stdout.flush()
-    os.execvpe("unshare", ["unshare", "--net", "--", sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]],
-               dict(os.environ, **{NETNS_ENV: "1"}))  # fmt: skip
+    tb.enter_netns(mode, Path(__file__), NETNS_ENV)
 
 
 def main() -> None:

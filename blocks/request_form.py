@@ -22,8 +22,9 @@ error message), so the schema refuses no more than before: an unknown provider i
 own ``provider`` enum (an unknown name passes every variant's ``not``), and which source options are required
 or unknown the provider says itself in the flow's preflight, naming the field ("Required." starts the
 description of a required option). A source option of the wrong type is refused by the server, naming the
-field; an error in the fields the variants share (``export``, ...) is refused as "not valid under any of the
-given schemas".
+field. The fields the variants share (``export``, ...) are drawn from each variant with their types, choices
+and titles but checked once, by the request's own properties: a bad value there (a negative connection count,
+a missing output directory) is refused naming its field, not as "not valid under any of the given schemas".
 """
 
 from __future__ import annotations
@@ -65,9 +66,29 @@ def provider_variant(request: dict[str, Any], provider: Provider[Any, Any], othe
         # ``provider`` check (below) names it in the server's refusal.
         properties["provider"]["not"] = {"enum": others}
     properties["source"] = _source(provider, properties["source"])
+    for name in properties.keys() - {"provider", "source"}:
+        properties[name] = _unchecked(properties[name])
+    variant.pop("required", None)
     variant["title"] = provider.title
     variant["description"] = f"A VM from {provider.title} ({provider.name})."
     return variant
+
+
+#: What the request's own properties check, once; in a variant they would make every variant fail alike on one
+#: bad shared value, and the server's message would then be "not valid under any of the given schemas".
+_CHECKS = frozenset({
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern",
+    "minItems", "maxItems", "required", "additionalProperties", "format",
+})
+
+
+def _unchecked(schema: Any) -> Any:
+    """A shared field as a variant shows it: its form (type, enum, title, description, default), not its checks."""
+    if isinstance(schema, dict):
+        return {key: _unchecked(value) for key, value in schema.items() if key not in _CHECKS}
+    if isinstance(schema, list):
+        return [_unchecked(item) for item in schema]
+    return schema
 
 
 def _source(provider: Provider[Any, Any], field: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from tasks import (
 )
 from tasks.step import INTERRUPTED, named
 
+from flows.run_names import made_up
+
 
 def vm_label(request: object) -> str:
     """A short name for the VM of a request (a dict or a MigrationRequest), for run names and logs: the
@@ -54,26 +56,13 @@ def vm_label(request: object) -> str:
 
 
 def _run_name() -> str:
-    """The run's name: the one it was created with, unless that is a name Prefect made up (then
-    ``migrate-<provider>-<vm>-<UTC time>``). Prefect calls this each time the run starts, a retry included.
-
-    Prefect's made-up names: its server's and client's (coolname, "adjective-animal"), the V2 UI custom-run
-    form's ("Sleek-Zebu") and the V1 UI form's ("gamma42-andromedae-nebula"); the UI fills its Run Name field
-    with one. Any other name was typed, or given as run_deployment(flow_run_name=...), and is kept.
-    """
-    import re
-
+    """The run's name: the one it was created with, unless that is a name Prefect made up (``run_names``; then
+    ``migrate-<provider>-<vm>-<UTC time>``). Prefect calls this each time the run starts, a retry included:
+    a name typed in the UI's Run Name field, or given as run_deployment(flow_run_name=...), is kept."""
     from prefect.runtime import flow_run
 
-    made_up = re.compile(
-        r"[a-z]+-[a-z]+"
-        r"|(Awesome|Rustic|Small|Gorgeous|Fantastic|Sleek|Intelligent|Unbranded|Refined|Licensed|Generic|Practical"
-        r"|Ergonomic|Handcrafted|Tasty|Handmade|Incredible)-[^-]{1,6}"
-        r"|(alpha|beta|gamma|delta|epsilon|zeta|eta|theta|iota|kappa|lambda|mu|nu|xi|omicron|pi|rho|sigma|tau"
-        r"|upsilon|phi|chi|psi|omega)\d*-[a-z-]+"
-    )
     current = flow_run.name
-    if current and not made_up.fullmatch(current):
+    if current and not made_up(current):
         return current
     request = flow_run.parameters.get("request") or {}
     provider = request.get("provider", "vm") if isinstance(request, dict) else getattr(request, "provider", "vm")
@@ -81,11 +70,13 @@ def _run_name() -> str:
     return f"migrate-{provider}-{vm_label(request)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-def check_request(request: migration.MigrationRequest) -> None:
-    """Everything that can be refused before work starts: the engine's preflight and the credentials block."""
+def check_request(request: migration.MigrationRequest) -> migration.ResolvedPlan:
+    """Everything that can be refused before work starts (the engine's preflight and the credentials block);
+    returns the plan every task takes."""
     try:
-        migration.preflight(request)
+        plan = migration.preflight(request)
         check_credentials_block(request.provider.value, request.credentials_block)
+        return plan
     except HyperExportError as error:
         raise named(error)  # noqa: B904 - the same exception, its message completed
 
@@ -109,7 +100,7 @@ def migrate_vm(request: RequestForm) -> MigrationReport:  # type: ignore[valid-t
 def _migrate(request: migration.MigrationRequest) -> MigrationReport:
     logger = get_run_logger()
     started = datetime.now(UTC)
-    check_request(request)
+    plan = check_request(request)
     provider = request.provider.value
     timings: list[StepTiming] = []
     clock = time.monotonic()
@@ -121,14 +112,14 @@ def _migrate(request: migration.MigrationRequest) -> MigrationReport:
         clock = now
 
     with tags(provider):
-        export = export_vm(request)
+        export = export_vm(plan)
         lap("export")
-        disks = _download(request, export)
+        disks = _download(plan, export)
         lap("download")
-        cleanup_export(request, export)
-        disks, manifest_path, conversion, validation, domain, boot = _after_download(request, export, disks, lap)
+        cleanup_export(plan, export)
+        disks, manifest_path, conversion, validation, domain, boot = _after_download(plan, export, disks, lap)
     report = migration.build_report(
-        request, export, disks, manifest_path, conversion, validation, started=started, timings=timings,
+        plan, export, disks, manifest_path, conversion, validation, started=started, timings=timings,
         domain=domain, boot=boot,
     )
     report = publish_report(report, request.output_dir)
@@ -136,34 +127,35 @@ def _migrate(request: migration.MigrationRequest) -> MigrationReport:
     return report
 
 
-def _download(request: migration.MigrationRequest, export):
+def _download(plan: migration.ResolvedPlan, export):
     """Every disk in parallel; on failure, clean the export up only if a retry cannot help."""
-    futures = [download_disk.submit(request, export, i) for i in range(len(export.disks))]
+    futures = [download_disk.submit(plan, export, i) for i in range(len(export.disks))]
     try:
         return [f.result() for f in futures]
     except Exception as error:
         if pipeline.clean_after_failed_download(export, error):
-            cleanup_export(request, export)
+            cleanup_export(plan, export)
         else:
-            get_run_logger().warning("%s", pipeline.kept_for_retry(get_provider(request.provider.value), export))
+            get_run_logger().warning("%s", pipeline.kept_for_retry(plan.provider, export))
         raise
 
 
-def _after_download(request: migration.MigrationRequest, export, disks, lap):
+def _after_download(plan: migration.ResolvedPlan, export, disks, lap):
     """Manifest, detect, convert, validate, domain, boot check."""
-    manifest_path = generate_manifest(request, export, disks)
+    request = plan.request
+    manifest_path = generate_manifest(plan, export, disks)
     lap("manifest")
     detect_provider(manifest_path, request.provider)
     lap("detect")
     conversion = validation = domain = boot = None
     if request.convert:
-        conversion = convert_disks(request, manifest_path)
+        conversion = convert_disks(plan, manifest_path)
         lap("convert")
         if not request.convert_options.dry_run:
-            validation = validate_disks(request, disks, conversion)
+            validation = validate_disks(plan, disks, conversion)
             lap("validate")
-            domain = write_domain(request, manifest_path, disks)
+            domain = write_domain(plan, manifest_path, disks)
             lap("domain")
-            boot = check_boot(request, manifest_path, disks)
+            boot = check_boot(plan, manifest_path, disks)
             lap("boot-check")
     return disks, manifest_path, conversion, validation, domain, boot

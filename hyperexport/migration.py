@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from .converters import make_converter
 from .kvm import output as kvm_output
@@ -37,6 +37,7 @@ from .progress import ProgressCallback, ProgressSnapshot
 from .report import MigrationReport, StepTiming, write_report
 from . import pipeline
 from .providers import lifecycle
+from .providers.contract import Provider
 from .providers.registry import get_provider
 from .staging import STAGING_DIR_NAME, stage_disk, verify_disk
 from .validation import validate_conversion
@@ -64,21 +65,61 @@ class MigrationRequest(BaseModel):
         return self.export.output_dir
 
 
-def preflight(request: MigrationRequest) -> Any:
-    """Refuse bad parameters before any work starts; returns the parsed provider options."""
+class ResolvedPlan(BaseModel):
+    """What preflight resolved for one migration, frozen: every step takes it, so the provider's options are
+    parsed once and nothing is checked twice. Conversion settings reach the converter by this route only
+    (``request.convert_options`` and ``request.converter_config``); the manifest records them for its readers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: MigrationRequest
+    options: SerializeAsAny[BaseModel] | None = Field(
+        default=None, description="The provider's parsed options; None when converting an existing manifest."
+    )
+
+    @property
+    def provider(self) -> Provider[Any, Any]:
+        return get_provider(self.request.provider.value)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.request.output_dir
+
+    @property
+    def convert_options(self) -> ConvertOptions:
+        return self.request.convert_options
+
+    def source_options(self) -> Any:
+        if self.options is None:
+            raise InvalidInputError("this plan converts an existing manifest; it has no source to export")
+        return self.options
+
+
+def preflight(request: MigrationRequest) -> ResolvedPlan:
+    """Refuse bad parameters before any work starts; returns the plan that the steps take."""
     provider = get_provider(request.provider.value)
     options = provider.parse(request.source)
     provider.check(options, request.export)
     check_no_overlap(request.output_dir, provider.source_paths(options))
+    return _checked(ResolvedPlan(request=request.model_copy(deep=True), options=options))
+
+
+def conversion_plan(request: MigrationRequest) -> ResolvedPlan:
+    """The plan of converting an existing Artifact Manifest: no source options, the same conversion checks."""
+    return _checked(ResolvedPlan(request=request.model_copy(deep=True)))
+
+
+def _checked(plan: ResolvedPlan) -> ResolvedPlan:
+    request = plan.request
     prepare_output_dir(request.output_dir)
     if request.convert:
         make_converter(request.converter, request.converter_config).validate()
-    if request.kvm.boot_check and not _attachable(request):
+    if request.kvm.boot_check and not _attachable(plan):
         raise InvalidInputError(
             f"the boot check boots qcow2 or raw disks, not {request.convert_options.target_format.value}; "
             "convert to qcow2 for the check, or leave it off", field="kvm.boot_check",
         )
-    return options
+    return plan
 
 
 def prepare_output_dir(out: Path) -> None:
@@ -95,14 +136,13 @@ def prepare_output_dir(out: Path) -> None:
         raise InvalidInputError(f"output directory {out} is not writable; fix its permissions or choose another", field=OUTPUT_FIELD)
 
 
-def export_vm(request: MigrationRequest, credentials: Any | None = None, *, run_id: str | None = None) -> ExportResult:
+def export_vm(plan: ResolvedPlan, credentials: Any | None = None, *, run_id: str | None = None) -> ExportResult:
     """The provider's export in a session of its own (``run_id``: the flow run's id; default a fresh one)."""
-    options = preflight(request)
-    return lifecycle.export(get_provider(request.provider.value), options, request.export, credentials, run_id=run_id)
+    return lifecycle.export(plan.provider, plan.source_options(), plan.request.export, credentials, run_id=run_id)
 
 
 def stage(
-    request: MigrationRequest,
+    plan: ResolvedPlan,
     export: ExportResult,
     index: int,
     *,
@@ -110,12 +150,10 @@ def stage(
     progress: ProgressCallback | None = None,
     on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
 ) -> StagedDisk:
-    provider = get_provider(request.provider.value)
-    options = provider.parse(request.source)
-    disk = export.disks[index]
+    provider, options = plan.provider, plan.source_options()
     return stage_disk(
-        disk,
-        request.export,
+        export.disks[index],
+        plan.request.export,
         open_source=lambda d: provider.open_disk(d, options, credentials),
         defaults=provider.transfer,
         progress=progress,
@@ -125,7 +163,10 @@ def stage(
     )
 
 
-def generate_manifest(request: MigrationRequest, export: ExportResult, disks: list[StagedDisk]) -> Path:
+def generate_manifest(plan: ResolvedPlan, export: ExportResult, disks: list[StagedDisk]) -> Path:
+    """The Artifact Manifest of the staged disks; its pipeline and options record the plan's conversion settings
+    (the converter takes them from the plan, never back from the manifest)."""
+    request = plan.request
     manifest = build_manifest(
         export,
         disks,
@@ -148,13 +189,15 @@ def detect(manifest_path: Path, expected: ProviderName) -> str:
     return found
 
 
-def convert(request: MigrationRequest, manifest_path: Path, log: LogLine = discard) -> ConversionResult:
+def convert(plan: ResolvedPlan, manifest_path: Path, log: LogLine = discard) -> ConversionResult:
+    """Convert the manifest's disks as the plan's conversion settings say."""
+    request = plan.request
     converter = make_converter(request.converter, request.converter_config, log=log)
     return converter.convert(manifest_path, request.convert_options)
 
 
-def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: ConversionResult) -> ValidationReport:
-    outputs = _outputs(request, disks)
+def validate(plan: ResolvedPlan, disks: list[StagedDisk], conversion: ConversionResult) -> ValidationReport:
+    outputs = _outputs(plan, disks)
     for disk, output in zip(disks, outputs):
         if same_file(disk.path, output):
             raise ValidationError(
@@ -164,9 +207,9 @@ def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: Con
     report = validate_conversion(
         disks,
         outputs,
-        request.convert_options.target_format.value,
+        plan.convert_options.target_format.value,
         guest_modified=conversion.guest_modified,
-        options=request.export.validation,
+        options=plan.request.export.validation,
     )
     if not report.passed:
         failed = [d for d in report.disks if not d.passed]
@@ -179,38 +222,37 @@ def validate(request: MigrationRequest, disks: list[StagedDisk], conversion: Con
     return report
 
 
-def _outputs(request: MigrationRequest, disks: list[StagedDisk]) -> list[Path]:
-    return [output_path(request.output_dir, d.id, request.convert_options.target_format.value) for d in disks]
+def _outputs(plan: ResolvedPlan, disks: list[StagedDisk]) -> list[Path]:
+    return [output_path(plan.output_dir, d.id, plan.convert_options.target_format.value) for d in disks]
 
 
-def _attachable(request: MigrationRequest) -> bool:
-    return request.convert_options.target_format.value in ATTACHABLE_FORMATS
+def _attachable(plan: ResolvedPlan) -> bool:
+    return plan.convert_options.target_format.value in ATTACHABLE_FORMATS
 
 
-def _converted(request: MigrationRequest) -> bool:
-    return request.convert and not request.convert_options.dry_run
+def _converted(plan: ResolvedPlan) -> bool:
+    return plan.request.convert and not plan.convert_options.dry_run
 
 
-def write_domain(request: MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> DomainResult | None:
+def write_domain(plan: ResolvedPlan, manifest_path: Path, disks: list[StagedDisk]) -> DomainResult | None:
     """The libvirt domain of the converted VM beside its disks (unless turned off, or nothing was converted)."""
-    if not request.kvm.domain or not _converted(request) or not _attachable(request):
+    if not plan.request.kvm.domain or not _converted(plan) or not _attachable(plan):
         return None  # a vmdk output is for another hypervisor, not for a KVM domain
-    return kvm_output.write_domain(manifest_path, _outputs(request, disks), request.kvm, request.output_dir)
+    return kvm_output.write_domain(manifest_path, _outputs(plan, disks), plan.request.kvm, plan.output_dir)
 
 
-def check_boot(request: MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> BootCheckResult | None:
+def check_boot(plan: ResolvedPlan, manifest_path: Path, disks: list[StagedDisk]) -> BootCheckResult | None:
     """Boot the converted VM under QEMU when asked (its disks are never written); ValidationError when it does not."""
-    if not request.kvm.boot_check or not _converted(request):
+    if not plan.request.kvm.boot_check or not _converted(plan):
         return None
-    return kvm_output.check_boot(manifest_path, _outputs(request, disks), request.kvm, request.output_dir)
+    return kvm_output.check_boot(manifest_path, _outputs(plan, disks), plan.request.kvm, plan.output_dir)
 
 
-def cleanup(request: MigrationRequest, export: ExportResult, credentials: Any | None = None) -> list[Resource]:
+def cleanup(plan: ResolvedPlan, export: ExportResult, credentials: Any | None = None) -> list[Resource]:
     """Remove what the export created at the source (snapshots, temporary images, export objects)."""
-    if request.export.keep_cloud_artifacts or not export.created_resources:
+    if plan.request.export.keep_cloud_artifacts or not export.created_resources:
         return []
-    provider = get_provider(request.provider.value)
-    return lifecycle.cleanup(provider, export, provider.parse(request.source), credentials)
+    return lifecycle.cleanup(plan.provider, export, plan.source_options(), credentials)
 
 
 def cleanup_run(provider: str, source: dict[str, Any], run_id: str, credentials: Any | None = None) -> list[Resource]:
@@ -220,7 +262,7 @@ def cleanup_run(provider: str, source: dict[str, Any], run_id: str, credentials:
 
 
 def build_report(
-    request: MigrationRequest,
+    plan: ResolvedPlan,
     export: ExportResult,
     disks: list[StagedDisk],
     manifest_path: Path,
@@ -233,10 +275,10 @@ def build_report(
     domain: DomainResult | None = None,
     boot: BootCheckResult | None = None,
 ) -> MigrationReport:
-    provider = get_provider(request.provider.value)
+    provider = plan.provider
     return MigrationReport(
         provider=provider.name,
-        source=source_description or provider.describe(provider.parse(request.source)),
+        source=source_description or provider.describe(plan.source_options()),
         vm_name=export.vm.vm_name,
         export_method=export.export_method,
         started_at=started,
@@ -263,39 +305,39 @@ def run_migration(request: MigrationRequest, *, log: LogLine = discard, credenti
         timings.append(StepTiming(step=step, seconds=time.monotonic() - t0))
         return value
 
-    export = timed("export", lambda: export_vm(request, credentials))
+    plan = preflight(request)
+    export = timed("export", lambda: export_vm(plan, credentials))
     try:
-        disks = timed("download", lambda: [stage(request, export, i, credentials=credentials) for i in range(len(export.disks))])
+        disks = timed("download", lambda: [stage(plan, export, i, credentials=credentials) for i in range(len(export.disks))])
     except Exception as error:
         if pipeline.clean_after_failed_download(export, error):
-            cleanup(request, export, credentials)
+            cleanup(plan, export, credentials)
         else:
-            log(pipeline.kept_for_retry(get_provider(request.provider.value), export))
+            log(pipeline.kept_for_retry(plan.provider, export))
         raise
-    timed("cleanup", lambda: cleanup(request, export, credentials))
-    manifest_path = timed("manifest", lambda: generate_manifest(request, export, disks))
+    timed("cleanup", lambda: cleanup(plan, export, credentials))
+    manifest_path = timed("manifest", lambda: generate_manifest(plan, export, disks))
     timed("detect", lambda: detect(manifest_path, request.provider))
     conversion = validation = domain = boot = None
     if request.convert:
-        conversion = timed("convert", lambda: convert(request, manifest_path, log))
+        conversion = timed("convert", lambda: convert(plan, manifest_path, log))
         if not request.convert_options.dry_run:
-            validation = timed("validate", lambda: validate(request, disks, conversion))
-            domain = timed("domain", lambda: write_domain(request, manifest_path, disks))
-            boot = timed("boot-check", lambda: check_boot(request, manifest_path, disks))
-    report = build_report(request, export, disks, manifest_path, conversion, validation, started=started, timings=timings,
+            validation = timed("validate", lambda: validate(plan, disks, conversion))
+            domain = timed("domain", lambda: write_domain(plan, manifest_path, disks))
+            boot = timed("boot-check", lambda: check_boot(plan, manifest_path, disks))
+    report = build_report(plan, export, disks, manifest_path, conversion, validation, started=started, timings=timings,
                           domain=domain, boot=boot)
     write_report(request.output_dir, report)
     return report
 
 
-def adopt_manifest(manifest_path: Path, request: MigrationRequest) -> tuple[Path, list[StagedDisk]]:
+def adopt_manifest(manifest_path: Path, plan: ResolvedPlan) -> tuple[Path, list[StagedDisk]]:
     """Take an existing Artifact Manifest for conversion: refuse an unknown provider, check every disk,
-    and write a working copy (output directory set, disks verified) into the request's output directory."""
+    and write a working copy (disks verified, the plan's output directory) into the plan's output directory."""
     detect_provider(manifest_path)
     manifest = load_manifest(manifest_path)
     paths = [_manifest_disk(manifest_path, disk.local_path) for disk in manifest.disks]
-    check_no_overlap(request.output_dir, [manifest_path, *paths], ids=[d.id for d in manifest.disks])
-    prepare_output_dir(request.output_dir)
+    check_no_overlap(plan.output_dir, [manifest_path, *paths], ids=[d.id for d in manifest.disks])
     disks = []
     for disk, path in zip(manifest.disks, paths):
         fmt, info = verify_disk(path, disk.source_format)
@@ -309,10 +351,10 @@ def adopt_manifest(manifest_path: Path, request: MigrationRequest) -> tuple[Path
     working = manifest.model_copy(
         update={
             "disks": [d.model_copy(update={"local_path": str(s.path), "source_format": s.format}) for d, s in zip(manifest.disks, disks)],
-            "output": manifest.output.model_copy(update={"directory": str(request.output_dir), "format": request.convert_options.target_format.value}),
+            "output": manifest.output.model_copy(update={"directory": str(plan.output_dir), "format": plan.convert_options.target_format.value}),
         }
     )
-    return write_manifest(working, request.output_dir / STAGING_DIR_NAME), disks
+    return write_manifest(working, plan.output_dir / STAGING_DIR_NAME), disks
 
 
 def _manifest_disk(manifest_path: Path, local_path: str) -> Path:

@@ -13,10 +13,10 @@ from .policy import RETRYING
 
 @task(name="convert", **RETRYING)
 @engine_step
-def convert_disks(request: migration.MigrationRequest, manifest_path: Path) -> ConversionResult:
+def convert_disks(plan: migration.ResolvedPlan, manifest_path: Path) -> ConversionResult:
     """Convert the manifest's disks; the converter's output is streamed into this task's log."""
     logger = get_run_logger()
-    result = migration.convert(request, manifest_path, log=logger.info)
+    result = migration.convert(plan, manifest_path, log=logger.info)
     for warning in result.warnings:
         logger.warning(warning)
     logger.info("converted %d disk(s) in %.1fs", len(result.converted_files), result.duration_seconds)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from blocks import credentials_for
 from hyperexport import migration
 from hyperexport.models import ExportResult, StagedDisk
 
+from .credentials import plan_credentials
 from .step import engine_step
 from .policy import RETRYING
 from .progress import ArtifactProgress, artifact_key
@@ -13,7 +13,7 @@ from .progress import ArtifactProgress, artifact_key
 
 @task(name="download", **RETRYING)
 @engine_step
-def download_disk(request: migration.MigrationRequest, export: ExportResult, index: int) -> StagedDisk:
+def download_disk(plan: migration.ResolvedPlan, export: ExportResult, index: int) -> StagedDisk:
     """Bring one disk to the local filesystem (resumable), verify it, and report progress as an artifact."""
     logger = get_run_logger()
     disk = export.disks[index]
@@ -22,8 +22,8 @@ def download_disk(request: migration.MigrationRequest, export: ExportResult, ind
         description=f"Download of {disk.file_name} ({disk.id}) for {export.vm.vm_name or export.vm.vm_id}",
         logger=logger,
     )
-    credentials = credentials_for(request.provider.value, request.credentials_block)
-    staged = migration.stage(request, export, index, credentials=credentials, on_snapshot=progress)
+    credentials = plan_credentials(plan)
+    staged = migration.stage(plan, export, index, credentials=credentials, on_snapshot=progress)
     progress.done()
     logger.info(
         "staged %s: %s (%s, %d bytes, virtual %d bytes, %d fetched)",

@@ -16,9 +16,9 @@ from .step import engine_step
 
 @task(name="domain", **QUICK)
 @engine_step
-def write_domain(request: migration.MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> DomainResult | None:
+def write_domain(plan: migration.ResolvedPlan, manifest_path: Path, disks: list[StagedDisk]) -> DomainResult | None:
     """Write and validate the libvirt domain XML of the converted VM (and define it, when asked)."""
-    domain = migration.write_domain(request, manifest_path, disks)
+    domain = migration.write_domain(plan, manifest_path, disks)
     if domain is not None:
         logger = get_run_logger()
         logger.info("libvirt domain %s: %s (%s)", domain.name, domain.xml_path, domain.validation)
@@ -29,9 +29,9 @@ def write_domain(request: migration.MigrationRequest, manifest_path: Path, disks
 
 @task(name="boot-check", **RETRYING)
 @engine_step
-def check_boot(request: migration.MigrationRequest, manifest_path: Path, disks: list[StagedDisk]) -> BootCheckResult | None:
+def check_boot(plan: migration.ResolvedPlan, manifest_path: Path, disks: list[StagedDisk]) -> BootCheckResult | None:
     """Boot the converted VM under QEMU (its disks never written); fails with the console's last lines."""
-    result = migration.check_boot(request, manifest_path, disks)
+    result = migration.check_boot(plan, manifest_path, disks)
     if result is not None:
         get_run_logger().info("boot check: %s", result.message)
     return result

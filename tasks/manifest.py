@@ -13,8 +13,8 @@ from .policy import QUICK
 
 @task(name="generate-manifest", **QUICK)
 @engine_step
-def generate_manifest(request: migration.MigrationRequest, export: ExportResult, disks: list[StagedDisk]) -> Path:
-    path = migration.generate_manifest(request, export, disks)
+def generate_manifest(plan: migration.ResolvedPlan, export: ExportResult, disks: list[StagedDisk]) -> Path:
+    path = migration.generate_manifest(plan, export, disks)
     get_run_logger().info("wrote Artifact Manifest v1.0 %s", path)
     return path
 

@@ -12,10 +12,10 @@ from .policy import QUICK
 @task(name="validate", **QUICK)
 @engine_step
 def validate_disks(
-    request: migration.MigrationRequest, disks: list[StagedDisk], conversion: ConversionResult
+    plan: migration.ResolvedPlan, disks: list[StagedDisk], conversion: ConversionResult
 ) -> ValidationReport:
     """qemu-img check, virtual size and qemu-img compare of every output: our verdict, not the converter's."""
-    report = migration.validate(request, disks, conversion)
+    report = migration.validate(plan, disks, conversion)
     logger = get_run_logger()
     for disk in report.disks:
         logger.info("%s: check %s, size %s, compare %s", disk.disk_id, disk.check.value, disk.virtual_size.value, disk.compare.value)

@@ -18,7 +18,9 @@ class Converter(Protocol):
     name: str
 
     def convert(self, manifest_path: Path, options: ConvertOptions) -> ConversionResult:
-        """Convert every disk of the manifest; never modify the disks it names."""
+        """Convert every disk of the manifest; never modify the disks it names. What to do (format, guest fixes,
+        dry run, compression) comes from ``options`` alone: the manifest's pipeline and options sections are a
+        record of them for its readers, and only its disks and output directory are read."""
         ...
 
     def version(self) -> str: ...

@@ -169,7 +169,7 @@ class Hyper2KVMConverter:
                         remove_vmware_tools=False,
                     ),
                 ),
-                "output": ManifestOutput(directory=str(work), format=manifest.output.format),
+                "output": ManifestOutput(directory=str(work), format=options.target_format.value),
                 "options": {"dry_run": options.dry_run, "report": {"enabled": True, "path": str(report_path)}},
             }
         )

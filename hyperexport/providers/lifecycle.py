@@ -23,9 +23,9 @@ def export(
     run_id: str | None = None,
 ) -> ExportResult:
     """``provider.export`` in a session of its own; what a failed export created is removed before its error
-    goes on (unless ``keep_cloud_artifacts``). The result carries the run id and the ledger."""
+    goes on (unless ``keep_cloud_artifacts``). The result carries the run id and the ledger. The options are
+    checked already (``provider.check``, in the migration's preflight)."""
     session: ExportSession[Any] = ExportSession(run_id=run_id or new_run_id(), credentials=credentials)
-    provider.check(options, export_options)
     try:
         result = provider.export(session, options, export_options)
     except BaseException:

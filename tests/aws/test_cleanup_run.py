@@ -9,8 +9,8 @@ from hyperexport import cli, migration
 
 def test_cleanup_run_removes_only_that_runs_resources(aws, light01, make_request, tmp_path, capsys):
     keep = {"keep_cloud_artifacts": True}
-    given_up = migration.export_vm(make_request(tmp_path / "a", instance=light01.instance_id, export=keep))
-    other = migration.export_vm(make_request(tmp_path / "b", instance=light01.instance_id, export=keep))
+    given_up = migration.export_vm(migration.preflight(make_request(tmp_path / "a", instance=light01.instance_id, export=keep)))
+    other = migration.export_vm(migration.preflight(make_request(tmp_path / "b", instance=light01.instance_id, export=keep)))
     run_id, other_id = given_up.run_id, other.run_id
     assert len(aws.tagged(run_id)["snapshots"]) == 2 and len(aws.tagged(other_id)["snapshots"]) == 2
 

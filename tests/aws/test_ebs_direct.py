@@ -76,7 +76,7 @@ def test_ami_and_snapshot_migrate_without_creating_anything(kind, aws, root_raw,
 def test_export_stops_and_restarts_the_instance_and_keep_leaves_the_snapshots(aws, light01, make_request, tmp_path):
     request = make_request(tmp_path / "out", instance=light01.instance_id, stop_instance=True,
                            export={"keep_cloud_artifacts": True})
-    export = migration.export_vm(request)
+    export = migration.export_vm(migration.preflight(request))
 
     assert [aws.count("ec2", a) for a in ("StopInstances", "StartInstances")] == [1, 1]
     state = aws.client("ec2").describe_instances(InstanceIds=[light01.instance_id])["Reservations"][0]["Instances"][0]
@@ -86,7 +86,7 @@ def test_export_stops_and_restarts_the_instance_and_keep_leaves_the_snapshots(aw
     assert sorted(aws.tagged(run_id)["snapshots"]) == snapshots and len(snapshots) == 2
     assert [d.location for d in export.disks] == [f"ebs://{s}" for s in _by_device(aws, snapshots)]
 
-    assert migration.cleanup(request, export) == []  # keep_cloud_artifacts: nothing removed
+    assert migration.cleanup(migration.preflight(request), export) == []  # keep_cloud_artifacts: nothing removed
     assert sorted(aws.tagged(run_id)["snapshots"]) == snapshots
     removed = lifecycle.cleanup(provider, export, AwsOptions(instance=light01.instance_id, region="us-east-1"))
     assert sorted((r.kind, r.id) for r in removed) == [("snapshot", s) for s in snapshots]

@@ -83,7 +83,7 @@ def test_export_that_does_not_finish_in_time_is_cancelled(aws, bucket, root_raw,
                            export={"export_timeout_seconds": 0.3})
 
     with pytest.raises(TransferError, match=r"export task export-ami-\w+ of image ami-\w+ did not finish within 0s"):
-        migration.export_vm(request)
+        migration.export_vm(migration.preflight(request))
 
     assert list(aws.vm_export.cancelled) == list(aws.vm_export.tasks)
     assert aws.inventory() == before
@@ -101,7 +101,7 @@ def test_aws_refusals_surface_with_advice(refusal, error, advice, aws, bucket, r
     request = make_request(tmp_path / "out", ami=image, export_method="export-image", bucket=bucket)
 
     with pytest.raises(error) as raised:
-        migration.export_vm(request)
+        migration.export_vm(migration.preflight(request))
 
     assert f"AWS VM Export refused image {image}: {refusal}" in str(raised.value) and advice in str(raised.value)
     assert aws.inventory() == before
@@ -111,7 +111,7 @@ def test_documented_limits_are_refused_before_any_task(aws, light01, bucket, mak
     request = make_request(tmp_path / "out", instance=light01.instance_id, export_method="export-image", bucket=bucket)
 
     with pytest.raises(InvalidInputError) as raised:
-        migration.export_vm(request)
+        migration.export_vm(migration.preflight(request))
 
     message = str(raised.value)
     assert f"AWS VM Export cannot export instance {light01.instance_id}" in message
@@ -124,7 +124,7 @@ def test_missing_bucket_is_named(aws, root_raw, make_request, tmp_path):
     request = make_request(tmp_path / "out", ami=image, export_method="export-image", bucket="no-such-bucket")
 
     with pytest.raises(SourceNotFoundError, match="bucket no-such-bucket was not found"):
-        migration.export_vm(request)
+        migration.export_vm(migration.preflight(request))
 
 
 @pytest.mark.parametrize("volumes, details, codes, reason", [

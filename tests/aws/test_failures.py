@@ -55,7 +55,7 @@ def test_snapshot_set_in_error_state_is_reported_and_removed(aws, light01, make_
     before = aws.inventory()
 
     with pytest.raises(TransferError, match=r"AWS could not complete snapshot snap-\w+ of volume vol-\w+: it is in state error"):
-        migration.export_vm(make_request(tmp_path / "out", instance=light01.instance_id))
+        migration.export_vm(migration.preflight(make_request(tmp_path / "out", instance=light01.instance_id)))
 
     assert aws.inventory() == before
 
@@ -64,26 +64,26 @@ def test_given_snapshot_in_error_state_is_refused(aws, root_raw, make_request, t
     snapshot = aws.publish(root_raw)
     aws.set_snapshot_state(snapshot, "error")
     with pytest.raises(InvalidInputError, match=f"snapshot {snapshot} of volume vol-\\w+ is in state error"):
-        migration.export_vm(make_request(tmp_path / "out", snapshot=snapshot))
+        migration.export_vm(migration.preflight(make_request(tmp_path / "out", snapshot=snapshot)))
 
 
 def test_unknown_instance(aws, make_request, tmp_path):
     with pytest.raises(SourceNotFoundError, match=r"instance i-0123456789abcdef0 was not found in region us-east-1"):
-        migration.export_vm(make_request(tmp_path / "out", instance="i-0123456789abcdef0"))
+        migration.export_vm(migration.preflight(make_request(tmp_path / "out", instance="i-0123456789abcdef0")))
 
 
 def test_instance_in_another_region(aws, light01, make_request, tmp_path):
     request = make_request(tmp_path / "out", instance=light01.instance_id, region="eu-west-1")
     with pytest.raises(SourceNotFoundError) as raised:
-        migration.export_vm(request)
+        migration.export_vm(migration.preflight(request))
     assert f"instance {light01.instance_id} was not found in region eu-west-1" in str(raised.value)
     assert "and the region" in str(raised.value) and raised.value.field == "source.region"
 
 
 def test_unknown_name_tag(aws, light01, make_request, tmp_path):
     with pytest.raises(SourceNotFoundError, match="instance db07 was not found in region us-east-1"):
-        migration.export_vm(make_request(tmp_path / "out", instance="db07"))
-    assert migration.export_vm(make_request(tmp_path / "out", instance="web01")).vm.vm_id == light01.instance_id
+        migration.export_vm(migration.preflight(make_request(tmp_path / "out", instance="db07")))
+    assert migration.export_vm(migration.preflight(make_request(tmp_path / "out", instance="web01"))).vm.vm_id == light01.instance_id
 
 
 def test_rejected_credentials_are_not_retried(aws, light01, tmp_path):
@@ -133,7 +133,7 @@ def test_throttling_that_does_not_stop_says_so(aws, light01, make_request, tmp_p
     request = make_request(tmp_path / "out", instance=light01.instance_id, api_max_attempts=2)
 
     with pytest.raises(TransferError, match=r"AWS throttled describing instance i-\w+ in region us-east-1 \(RequestLimitExceeded\)"):
-        migration.export_vm(request)
+        migration.export_vm(migration.preflight(request))
     assert aws.count("ec2", "DescribeInstances") == 2
 
 

@@ -9,7 +9,7 @@ from support.azure_arm import CLIENT_SECRET, RG
 from support.migrate import assert_identical
 
 from hyperexport.errors import AccessDeniedError, InvalidInputError, SourceNotFoundError
-from hyperexport.migration import export_vm, run_migration
+from hyperexport.migration import export_vm, preflight, run_migration
 from hyperexport.providers import lifecycle
 from hyperexport.providers.registry import get_provider
 
@@ -21,19 +21,19 @@ def _cleanup(request, export, login) -> None:
 
 def test_vm_not_found(arm, web01, make_request, tmp_path):
     with pytest.raises(SourceNotFoundError, match=r"reading VM web02 in resource group rg-web: VM web02 in resource group rg-web does not exist"):
-        export_vm(make_request(tmp_path / "out", vm="web02"), arm.login())
+        export_vm(preflight(make_request(tmp_path / "out", vm="web02")), arm.login())
 
 
 def test_resource_group_not_found(arm, web01, make_request, tmp_path):
     with pytest.raises(SourceNotFoundError, match=r"the resource group does not exist \(ResourceGroupNotFound: Resource group 'rg-gone'"):
-        export_vm(make_request(tmp_path / "out", vm="web01", resource_group="rg-gone"), arm.login())
+        export_vm(preflight(make_request(tmp_path / "out", vm="web01", resource_group="rg-gone")), arm.login())
 
 
 def test_wrong_secret_is_refused_at_once_and_never_shown(arm, web01, make_request, tmp_path, caplog):
     wrong = "wrong~secret~value~never-log-this"
     caplog.set_level(logging.DEBUG)
     with pytest.raises(AccessDeniedError) as raised:
-        export_vm(make_request(tmp_path / "out", vm="web01"), arm.login(client_secret=wrong))
+        export_vm(preflight(make_request(tmp_path / "out", vm="web01")), arm.login(client_secret=wrong))
     message = str(raised.value)
     assert "refused the service principal's sign-in (AADSTS7000215)" in message and "client secret" in message
     assert raised.value.field == "credentials_block"
@@ -45,7 +45,7 @@ def test_wrong_secret_is_refused_at_once_and_never_shown(arm, web01, make_reques
 
 def test_wrong_tenant(arm, web01, make_request, tmp_path):
     with pytest.raises(AccessDeniedError, match=r"sign-in \(the authority does not know this tenant\). Check the tenant id"):
-        export_vm(make_request(tmp_path / "out", vm="web01"), arm.login(tenant_id="99999999-0000-0000-0000-000000000000"))
+        export_vm(preflight(make_request(tmp_path / "out", vm="web01")), arm.login(tenant_id="99999999-0000-0000-0000-000000000000"))
 
 
 def test_missing_role_names_the_action_and_cleans_up(arm, web01, make_request, tmp_path):
@@ -61,7 +61,7 @@ def test_missing_role_names_the_action_and_cleans_up(arm, web01, make_request, t
 def test_throttling_is_retried_after_retry_after(arm, web01, make_request, tmp_path):
     arm.throttle("Microsoft.Compute/virtualMachines/read", times=1)
     request = make_request(tmp_path / "out", vm="web01")
-    export = export_vm(request, arm.login())
+    export = export_vm(preflight(request), arm.login())
     try:
         assert arm.count("Microsoft.Compute/virtualMachines/read") == 2
         assert len(export.disks) == 2
@@ -96,13 +96,13 @@ def test_ultra_disk_needs_incremental_snapshots(arm, os_raw, make_request, tmp_p
     os_disk = arm.add_disk(RG, "fast01-os", os_raw, os_type="Linux", sku="UltraSSD_LRS")
     arm.add_vm(RG, "fast01", os_disk, [])
     with pytest.raises(InvalidInputError) as raised:
-        export_vm(make_request(tmp_path / "out", vm="fast01"), arm.login())
+        export_vm(preflight(make_request(tmp_path / "out", vm="fast01")), arm.login())
     assert "is an Ultra Disk (UltraSSD_LRS): Azure takes only incremental snapshots" in str(raised.value)
     assert "incremental=true" in str(raised.value) and raised.value.field == "source.incremental"
     assert arm.count("Microsoft.Compute/snapshots/write") == 0
 
     request = make_request(tmp_path / "out", vm="fast01", incremental=True)
-    export = export_vm(request, arm.login())
+    export = export_vm(preflight(request), arm.login())
     try:
         assert len(export.disks) == 1
         assert all(s["properties"]["incremental"] for s in arm.snapshots.values())

@@ -6,7 +6,7 @@ import pytest
 from support.azure_arm import RG, ForeignHost, rid
 
 from hyperexport.errors import IntegrityError, InvalidInputError, PermanentError, TransferError
-from hyperexport.migration import export_vm, run_migration
+from hyperexport.migration import export_vm, preflight, run_migration
 from hyperexport.providers.azure.clients import make_context
 from hyperexport.providers.azure.options import parse_resource_id
 from hyperexport.providers.azure.pageblob import PageBlobSource
@@ -16,7 +16,7 @@ def test_operation_url_on_another_host_gets_no_request_and_fails_permanently(arm
     with ForeignHost(arm.ca) as foreign:
         arm.operations_base = foreign.url
         with pytest.raises(PermanentError) as raised:
-            export_vm(make_request(tmp_path / "out", vm="web01"), arm.login())
+            export_vm(preflight(make_request(tmp_path / "out", vm="web01")), arm.login())
     assert foreign.requests == []
     assert isinstance(raised.value, InvalidInputError)
     message = str(raised.value)

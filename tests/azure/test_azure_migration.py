@@ -14,7 +14,7 @@ from support.migrate import assert_identical
 from hyperexport import cancel
 from hyperexport.errors import CancelledError, SourceNotFoundError
 from hyperexport.manifest import load_manifest
-from hyperexport.migration import run_migration
+from hyperexport.migration import preflight, run_migration
 from hyperexport.models.export import Firmware
 
 
@@ -70,7 +70,7 @@ def test_data_disks_come_by_lun_whatever_the_model_order(arm, os_raw, data_raw, 
     from hyperexport.providers.registry import get_provider
 
     request = make_request(tmp_path / "out", vm="db01")
-    export = export_vm(request, arm.login())
+    export = export_vm(preflight(request), arm.login())
     try:
         assert [d.label for d in export.disks] == ["db01-os", "db01-lun1 (LUN 1)", "db01-lun3 (LUN 3)"]
         assert [d.disk_type.value for d in export.disks] == ["boot", "data", "data"]
@@ -128,7 +128,7 @@ def test_cleanup_run_revokes_open_grants_and_deletes_only_that_runs_snapshots(ar
 
     login = arm.login()
     request = make_request(tmp_path / "out", vm="web01", export={"keep_cloud_artifacts": True})
-    export = export_vm(request, login, run_id="given-up-run")
+    export = export_vm(preflight(request), login, run_id="given-up-run")
     # A worker died mid-download: its grant is still open.
     source = get_provider("azure").open_disk(export.disks[0], get_provider("azure").parse(request.source), login)
     source.describe()

@@ -7,7 +7,7 @@ from support.azure_arm import RG
 from support.migrate import assert_identical
 
 from hyperexport.errors import SourceNotFoundError
-from hyperexport.migration import export_vm, run_migration, stage
+from hyperexport.migration import export_vm, preflight, run_migration, stage
 from hyperexport.providers import lifecycle
 from hyperexport.providers.registry import get_provider
 
@@ -19,18 +19,18 @@ def _served(proxy) -> int:
 def test_a_cut_off_download_resumes_where_it_stopped(arm, web01, data_raw, make_request, tmp_path):
     request = make_request(tmp_path / "out", vm="web01", export={"keep_cloud_artifacts": True, "connections": 1})
     login = arm.login()
-    export = export_vm(request, login)
+    export = export_vm(preflight(request), login)
     proxy = arm.azurite.proxy
     try:
         proxy.hook = lambda number: 404 if number == 4 else None
         with pytest.raises(SourceNotFoundError):
-            stage(request, export, 1, credentials=login)
+            stage(preflight(request), export, 1, credentials=login)
         first = _served(proxy)
         assert first > 0 and arm.open_grants() == set()  # the cut-off download revoked its grant
 
         proxy.hook = None
         proxy.ranges.clear()
-        staged = stage(request, export, 1, credentials=login)
+        staged = stage(preflight(request), export, 1, credentials=login)
         second = _served(proxy)
     finally:
         provider = get_provider("azure")

@@ -10,8 +10,8 @@ from hyperexport import migration
 def test_cleanup_run_removes_only_that_runs_snapshots_and_objects(gce, web01, login, make_request, tmp_path):
     before = gce.inventory()
     keep = {"keep_cloud_artifacts": True}
-    given_up = migration.export_vm(make_request(tmp_path / "a", instance="web01", export=keep), login)
-    other = migration.export_vm(make_request(tmp_path / "b", instance="web01", export=keep), login)
+    given_up = migration.export_vm(migration.preflight(make_request(tmp_path / "a", instance="web01", export=keep)), login)
+    other = migration.export_vm(migration.preflight(make_request(tmp_path / "b", instance="web01", export=keep)), login)
     assert len(gce.labelled(given_up.run_id)) == 2 and len(gce.labelled(other.run_id)) == 2
 
     removed = migration.cleanup_run("gcp", source(), given_up.run_id, login)
@@ -22,7 +22,7 @@ def test_cleanup_run_removes_only_that_runs_snapshots_and_objects(gce, web01, lo
     assert left == {("snapshot", r.id) for r in other.created_resources if r.kind == "snapshot"} | {
         ("object", f"hx-exports/hyperexport/{other.run_id}/{name}.qcow2") for name in web01.disks
     }
-    migration.cleanup(make_request(tmp_path / "b", instance="web01"), other, login)
+    migration.cleanup(migration.preflight(make_request(tmp_path / "b", instance="web01")), other, login)
     assert gce.inventory() == before
 
 

@@ -12,7 +12,7 @@ from support.gcp_requests import key_secrets
 
 from hyperexport import cancel
 from hyperexport.errors import AccessDeniedError, CancelledError, HyperExportError, IntegrityError, SourceNotFoundError, TransferError
-from hyperexport.migration import export_vm, run_migration
+from hyperexport.migration import export_vm, preflight, run_migration
 from hyperexport.providers.gcp import GcpLogin
 from hyperexport.providers.gcp.errors import QuotaExceededError, WorkerFailedError
 
@@ -20,7 +20,7 @@ from hyperexport.providers.gcp.errors import QuotaExceededError, WorkerFailedErr
 def _export_fails(gce, request, login, error_type) -> HyperExportError:
     before = gce.inventory()
     with pytest.raises(error_type) as raised:
-        export_vm(request, login)
+        export_vm(preflight(request), login)
     gce.join_workers()
     assert gce.inventory() == before, "the failed export left something behind, or removed what was there"
     return raised.value
@@ -42,7 +42,7 @@ def test_script_failure_with_keep_still_removes_the_worker(gce, web01, login, ma
     request = make_request(tmp_path / "out", instance="web01", export={"keep_cloud_artifacts": True})
 
     with pytest.raises(WorkerFailedError):
-        export_vm(request, login)
+        export_vm(preflight(request), login)
 
     gce.join_workers()
     assert {kind for kind, _ in gce.labelled()} == {"snapshot"}, "keep kept more than the snapshots"
@@ -155,7 +155,7 @@ def test_cancelled_run_still_removes_its_worker_disks_and_snapshots(gce, web01, 
     canceller.start()
     try:
         with pytest.raises(CancelledError):
-            export_vm(make_request(tmp_path / "out", instance="web01"), login)
+            export_vm(preflight(make_request(tmp_path / "out", instance="web01")), login)
     finally:
         canceller.join()
         cancel.reset()
@@ -186,7 +186,7 @@ def test_409_for_the_runs_own_resource_is_adopted(gce, web01, login, make_reques
     gce.faults.answered_conflict = call
     before = gce.inventory()
 
-    result = export_vm(make_request(tmp_path / "out", instance="web01"), login)
+    result = export_vm(preflight(make_request(tmp_path / "out", instance="web01")), login)
 
     assert gce.faults.answered_conflict is None, "the fault never fired"
     assert [d.location.rsplit("/", 1)[-1] for d in result.disks] == ["web01.qcow2", "web01-data.qcow2"]
@@ -202,7 +202,7 @@ def test_409_for_a_resource_not_of_the_run_stays_refused(gce, web01, login, make
     before = gce.inventory()
 
     with pytest.raises(InvalidInputError, match="exists already") as raised:
-        export_vm(make_request(tmp_path / "out", instance="web01"), login, run_id="taken-run")
+        export_vm(preflight(make_request(tmp_path / "out", instance="web01")), login, run_id="taken-run")
 
     gce.join_workers()
     assert "creating the temporary disk hx-" in str(raised.value)

@@ -89,7 +89,7 @@ def test_command_line_error_names_the_permission_and_never_the_key(prefect_serve
 
 
 def test_cleanup_run_command(prefect_server, gce, web01, gcp_block, login, make_request, tmp_path, capsys):
-    given_up = migration.export_vm(make_request(tmp_path / "a", instance="web01", export={"keep_cloud_artifacts": True}), login)
+    given_up = migration.export_vm(migration.preflight(make_request(tmp_path / "a", instance="web01", export={"keep_cloud_artifacts": True})), login)
 
     code = cli.main(["--provider", "gcp", "--zone", ZONE, "--project", PROJECT, "--opt", f"bucket={BUCKET}",
                      "--credentials-block", gcp_block, "--cleanup-run", given_up.run_id])  # fmt: skip

@@ -7,12 +7,12 @@ import pytest
 from support.gcp_compute import PROJECT, ZONE
 
 from hyperexport.errors import InvalidInputError, TransferError
-from hyperexport.migration import export_vm
+from hyperexport.migration import export_vm, preflight
 
 
 def test_worker_attaches_its_temporary_disks_auto_deleted(gce, web01, login, make_request, tmp_path):
     """Compute Engine deletes them with the worker at max_run_duration, should hyperexport die meanwhile."""
-    export_vm(make_request(tmp_path / "out", instance="web01"), login)
+    export_vm(preflight(make_request(tmp_path / "out", instance="web01")), login)
 
     [insert] = [c for c in gce.calls if c.method == "POST" and c.path.endswith(f"/zones/{ZONE}/instances")]
     disks = insert.body["disks"]
@@ -30,7 +30,7 @@ def test_disk_of_another_project_or_region_is_refused(gce, web01, login, make_re
     before = gce.inventory()
 
     with pytest.raises(InvalidInputError) as raised:
-        export_vm(make_request(tmp_path / "out", instance="web01"), login)
+        export_vm(preflight(make_request(tmp_path / "out", instance="web01")), login)
 
     message = str(raised.value)
     assert elsewhere in message and f"projects/{PROJECT}/zones/{ZONE}/disks/" in message and "copy it" in message
@@ -41,7 +41,7 @@ def test_disk_of_another_project_or_region_is_refused(gce, web01, login, make_re
                                    "projects/evil-images/global/images/backdoored"])  # fmt: skip
 def test_worker_image_of_an_untrusted_project_is_refused(gce, web01, login, make_request, tmp_path, image):
     with pytest.raises(InvalidInputError) as raised:
-        export_vm(make_request(tmp_path / "out", instance="web01", worker_image=image), login)
+        export_vm(preflight(make_request(tmp_path / "out", instance="web01", worker_image=image)), login)
 
     assert raised.value.field == "source.worker_image" and "debian-cloud" in str(raised.value)
     assert gce.count("POST", ".") == 0
@@ -50,7 +50,7 @@ def test_worker_image_of_an_untrusted_project_is_refused(gce, web01, login, make
 def test_worker_image_of_the_runs_own_project_is_used(gce, web01, login, make_request, tmp_path):
     image = f"projects/{PROJECT}/global/images/family/hardened-debian"
 
-    export_vm(make_request(tmp_path / "out", instance="web01", worker_image=image), login)
+    export_vm(preflight(make_request(tmp_path / "out", instance="web01", worker_image=image)), login)
 
     assert gce.count("GET", f"projects/{PROJECT}/global/images/family/hardened-debian$") == 1
 

@@ -7,7 +7,7 @@ import json
 from support.gcp_compute import MACHINE_TYPES
 from support.migrate import assert_identical
 
-from hyperexport.migration import export_vm, run_migration
+from hyperexport.migration import export_vm, preflight, run_migration
 
 
 def test_instance_migrates_boot_disk_first_with_crc32c_verified(gce, web01, login, boot_raw, data_raw, make_request, tmp_path):
@@ -30,7 +30,7 @@ def test_instance_migrates_boot_disk_first_with_crc32c_verified(gce, web01, logi
 def test_snapshots_labelled_all_before_the_worker_and_worker_shape(gce, web01, login, make_request, tmp_path):
     request = make_request(tmp_path / "out", instance="web01", guest_flush=True, export={"keep_cloud_artifacts": True})
 
-    result = export_vm(request, login, run_id="shape-run")
+    result = export_vm(preflight(request), login, run_id="shape-run")
 
     snapshots = sorted(r.id for r in result.created_resources if r.kind == "snapshot")
     assert len(snapshots) == 2
@@ -57,7 +57,7 @@ def test_snapshots_labelled_all_before_the_worker_and_worker_shape(gce, web01, l
 
 
 def test_metadata_from_machine_type_firmware_licenses_and_nics(gce, web01, login, make_request, tmp_path):
-    result = export_vm(make_request(tmp_path / "out", instance="web01"), login, run_id="meta-run")
+    result = export_vm(preflight(make_request(tmp_path / "out", instance="web01")), login, run_id="meta-run")
 
     vm = result.vm
     assert (vm.cpu, vm.mem_gb) == (MACHINE_TYPES["n2-standard-4"][0], MACHINE_TYPES["n2-standard-4"][1] / 1024)

@@ -44,8 +44,8 @@ def test_a_kept_export_is_found_and_removed_by_its_run_id_alone(hyperv, make_req
     provider, login = get_provider("hyperv"), hyperv.login()
     request = make_request(tmp_path / "out", vm="web01", export_method="export", share=hyperv.share,
                            export={"keep_cloud_artifacts": True})  # fmt: skip
-    kept = migration.export_vm(request, login, run_id="given-up-export")
-    checkpointed = migration.export_vm(make_request(tmp_path / "out2", vm="web01"), login, run_id="given-up-checkpoint")
+    kept = migration.export_vm(migration.preflight(request), login, run_id="given-up-export")
+    checkpointed = migration.export_vm(migration.preflight(make_request(tmp_path / "out2", vm="web01")), login, run_id="given-up-checkpoint")
     assert hyperv.run_dirs() == ["given-up-export"] and hyperv.checkpoints() == [("web01", "hyperexport-given-up-checkpoint")]
 
     removed = lifecycle.cleanup_run(provider, "given-up-export", provider.parse({"share": hyperv.share}), login)
@@ -64,6 +64,6 @@ def test_a_run_directory_made_by_someone_else_is_neither_used_nor_removed(hyperv
     (planted / "keep.txt").write_text("not hyperexport's")
     request = make_request(tmp_path / "out", vm="web01", export_method="export", share=hyperv.share)
     with pytest.raises(InvalidInputError) as raised:
-        migration.export_vm(request, hyperv.login(), run_id="planted-run")
+        migration.export_vm(migration.preflight(request), hyperv.login(), run_id="planted-run")
     assert "exists before this run made it" in str(raised.value) and raised.value.field == "source.share"
     assert (planted / "keep.txt").read_text() == "not hyperexport's" and hyperv.checkpoints() == []

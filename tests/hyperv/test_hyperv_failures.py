@@ -70,9 +70,9 @@ def test_several_vms_of_a_name_are_listed_with_their_ids(fails, hyperv):
 
 def test_one_of_several_is_chosen_by_its_id(hyperv, make_request, tmp_path):
     twin = [vm for vm in hyperv.host.vms if vm.name == "twin"][1]
-    export = migration.export_vm(make_request(tmp_path / "out", vm_id=twin.id), hyperv.login(), run_id="twin-run")
+    export = migration.export_vm(migration.preflight(make_request(tmp_path / "out", vm_id=twin.id)), hyperv.login(), run_id="twin-run")
     assert export.vm.vm_id == twin.id and export.metadata["state"] == "Off"
-    migration.cleanup(make_request(tmp_path / "out", vm_id=twin.id), export, hyperv.login())
+    migration.cleanup(migration.preflight(make_request(tmp_path / "out", vm_id=twin.id)), export, hyperv.login())
     assert hyperv.checkpoints() == []
 
 
@@ -127,10 +127,10 @@ def test_a_differencing_chain_is_refused_with_what_to_do(fails, hyperv, method):
 
 def test_a_checkpoint_left_by_a_given_up_run_says_how_to_remove_it(hyperv, make_request, tmp_path):
     keep = {"keep_cloud_artifacts": True}
-    migration.export_vm(make_request(tmp_path / "a", vm="web01", export=keep), hyperv.login(), run_id="left-behind")
+    migration.export_vm(migration.preflight(make_request(tmp_path / "a", vm="web01", export=keep)), hyperv.login(), run_id="left-behind")
 
     with pytest.raises(InvalidInputError) as raised:
-        migration.export_vm(make_request(tmp_path / "b", vm="web01"), hyperv.login())
+        migration.export_vm(migration.preflight(make_request(tmp_path / "b", vm="web01")), hyperv.login())
 
     assert "left-behind: left by hyperexport runs" in str(raised.value) and "--cleanup-run RUN_ID" in str(raised.value)
     assert hyperv.checkpoints() == [("web01", "hyperexport-left-behind")], "the second run touched the first one's checkpoint"

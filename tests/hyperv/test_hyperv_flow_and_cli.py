@@ -104,8 +104,8 @@ def test_command_line_cleanup_run_removes_a_given_up_runs_checkpoint_and_export(
     login = hyperv.login()
     keep = {"keep_cloud_artifacts": True}
     exported = make_request(tmp_path / "b", vm="web01", export_method="export", share=hyperv.share, export=keep)
-    migration.export_vm(exported, login, run_id="cli-given-up")
-    migration.export_vm(make_request(tmp_path / "a", vm="web01", export=keep), login, run_id="cli-given-up")
+    migration.export_vm(migration.preflight(exported), login, run_id="cli-given-up")
+    migration.export_vm(migration.preflight(make_request(tmp_path / "a", vm="web01", export=keep)), login, run_id="cli-given-up")
     assert hyperv.checkpoints() == [("web01", "hyperexport-cli-given-up")] and hyperv.run_dirs() == ["cli-given-up"]
     command = [str(Path(sys.executable).with_name("hyperexport")), "--provider", "hyperv", "--cleanup-run", "cli-given-up",
                "--credentials-block", hyperv_block, "--opt", f"share={hyperv.share}"]  # fmt: skip

@@ -29,6 +29,20 @@ def test_unknown_provider_is_refused_by_the_server(stack, tmp_path):
         assert len(c.read_flow_runs(limit=200)) == before, "no flow run may be created"
 
 
+@pytest.mark.parametrize(("export", "message"), [
+    ({"connections": 0}, "field 'request.export.connections'. Failure reason: 0 is less than the minimum of 1"),
+    ({}, "field 'request.export'. Failure reason: 'output_dir' is a required property"),
+])
+def test_a_bad_shared_field_is_refused_by_the_server_naming_the_field(stack, tmp_path, export, message):
+    """Fields every provider's form shares (where the disks go, ...) are checked once, so the refusal names the
+    field instead of "not valid under any of the given schemas"."""
+    request = {"provider": "aws", "source": {"snapshot": "snap-0123456789abcdef0", "region": "us-east-1"},
+               "export": {"output_dir": str(tmp_path), **export} if export else {}}
+    with pytest.raises(PrefectHTTPStatusError) as refused:
+        start_deployment("migrate-vm/migrate-vm", {"request": request})
+    assert message in str(refused.value)
+
+
 def test_bad_requests_and_plans_fail_before_any_task_or_child_run(stack, disk_server, tmp_path):
     missing_block = local_vm(disk_server, "blocked", tmp_path / "blocked")
     missing_block.update(provider="aws", source={"snapshot": "snap-0123456789abcdef0", "region": "us-east-1"},

@@ -153,11 +153,12 @@ class Sandbox:
             if parsed.manifest is None:
                 migration.run_migration(request)
             else:  # the convert-manifest flow's steps
-                working, disks = migration.adopt_manifest(parsed.manifest.absolute(), request)
+                plan = migration.conversion_plan(request)
+                working, disks = migration.adopt_manifest(parsed.manifest.absolute(), plan)
                 migration.detect(working, request.provider)
-                conversion = migration.convert(request, working)
+                conversion = migration.convert(plan, working)
                 if not request.convert_options.dry_run:
-                    migration.validate(request, disks, conversion)
+                    migration.validate(plan, disks, conversion)
         except Exception as error:  # noqa: BLE001 - the outcome under test
             return EngineRun(error, time.monotonic() - started)
         return EngineRun(None, time.monotonic() - started)

@@ -12,7 +12,7 @@ from images import qcow2_with_backing, vmdk_descriptor
 from hyperexport import cancel, procs, qemu
 from hyperexport.errors import CancelledError, ResourceLimitError, UnsafeImageError, ValidationError
 from hyperexport.image_safety import inspect
-from hyperexport.migration import MigrationRequest, export_vm, validate
+from hyperexport.migration import MigrationRequest, export_vm, preflight, validate
 from hyperexport.models import ConversionResult, DiskFormat, StagedDisk
 from hyperexport.paths import check_relative_name, contained, public_url
 from hyperexport.providers import local
@@ -100,7 +100,7 @@ def test_url_credentials_and_query_never_reach_the_models(tmp_path):
     assert local.provider.describe(options) == "local source http://127.0.0.1:9/d/disk.qcow2"
     request = build(MigrationRequest, provider="local", source={"source": url}, export={"output_dir": str(tmp_path / "out")},
                     converter="qemu-img")
-    result = export_vm(request)
+    result = export_vm(preflight(request))
     dumped = result.model_dump_json()
     assert "s3cret" not in dumped and "topsecret" not in dumped and "alice" not in dumped
     assert result.disks[0].location == public_url(url) == "http://127.0.0.1:9/d/disk.qcow2"

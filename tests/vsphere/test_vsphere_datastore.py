@@ -73,7 +73,7 @@ def test_an_interrupted_download_resumes_from_the_same_snapshot(vcsim, login, we
 
     request = make_request(tmp_path / "out", vm=web01.name, export={"keep_cloud_artifacts": True, "connections": 1,
                                                                           "bandwidth_limit_bps": 32 * MiB})
-    export = migration.export_vm(request, login)
+    export = migration.export_vm(migration.preflight(request), login)
 
     def interrupt(current, total, *_):
         if current >= 24 * MiB:  # past the first 16 MiB range
@@ -81,16 +81,16 @@ def test_an_interrupted_download_resumes_from_the_same_snapshot(vcsim, login, we
 
     try:
         with pytest.raises(CancelledError):
-            migration.stage(request, export, 0, credentials=login, progress=interrupt)
+            migration.stage(migration.preflight(request), export, 0, credentials=login, progress=interrupt)
     finally:
         cancel.reset()
     first = vcsim.folder_bytes()[f"/folder/{web01.name}/{web01.extents[1].name}"]
-    staged = migration.stage(request, export, 0, credentials=login)
+    staged = migration.stage(migration.preflight(request), export, 0, credentials=login)
 
     size = root_raw.stat().st_size
     assert 0 < staged.bytes_fetched < size and first + staged.bytes_fetched <= size + 16 * MiB, (first, staged.bytes_fetched)
     identical(root_raw, "raw", staged.path, "raw")
-    assert migration.cleanup(make_request(tmp_path / "out", vm=web01.name), export, login) == export.created_resources
+    assert migration.cleanup(migration.preflight(make_request(tmp_path / "out", vm=web01.name)), export, login) == export.created_resources
 
 
 def test_cbt_areas_unaligned_or_too_many_are_refused(vcsim, login, make_vm_in, data_raw, make_request, tmp_path):

@@ -70,9 +70,9 @@ def test_a_retry_removes_the_snapshot_an_earlier_attempt_of_the_run_left(login, 
                                       memory=False, quiesce=False))  # fmt: skip
     task(web01.vm.CreateSnapshot_Task(name="before-upgrade", description="a person's", memory=False, quiesce=False))
     request = make_request(tmp_path / "out", vm=web01.name)
-    export = migration.export_vm(request, login, run_id=run_id)
+    export = migration.export_vm(migration.preflight(request), login, run_id=run_id)
     assert sorted(snapshot_names(web01)) == ["before-upgrade", f"hyperexport-{run_id}"], "one of the run's: the new one"
     assert [r.kind for r in export.created_resources] == ["snapshot"]
     assert export.metadata["snapshot"] == export.created_resources[0].id
-    migration.cleanup(request, export, login)
+    migration.cleanup(migration.preflight(request), export, login)
     assert snapshot_names(web01) == ["before-upgrade"], "the left-over and the new snapshot are gone, the person's kept"

@@ -49,9 +49,9 @@ def test_a_name_of_several_vms_lists_them_and_a_path_moid_or_uuid_picks_one(logi
     uuid = second.vm.config.instanceUuid
     for reference in ("/DC0/vm/team-a/twin", second.moid, uuid):
         request = make_request(tmp_path / "out", vm=reference, datacenter="DC0")
-        export = migration.export_vm(request, login)
+        export = migration.export_vm(migration.preflight(request), login)
         assert export.vm.vm_id == second.moid, reference
-        migration.cleanup(request, export, login)
+        migration.cleanup(migration.preflight(request), export, login)
     assert snapshot_names(first) == [] and snapshot_names(second) == []
 
 

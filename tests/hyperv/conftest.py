@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.hyperv_host import FakeDisk, FakeHost, FakeVm
+from support.hyperv_lab import HOSTILE, VM_DIR, WINRM_PASSWORD, WINRM_USER
 from support.hyperv_samba import SMB_PASSWORD, SMB_USER, Samba
 from support.hyperv_winrm import WinrmServer
 
@@ -22,11 +23,6 @@ from hyperexport.migration import MigrationRequest
 from hyperexport.providers.hyperv import HypervLogin
 from hyperexport.validate_input import build
 
-WINRM_USER = "HV01\\migrator"
-WINRM_PASSWORD = "Winrm-Pa55-w0rd!"
-SECRETS = (WINRM_PASSWORD, SMB_PASSWORD)
-HOSTILE = "x'; Remove-Item C:\\ -Recurse; '"
-VM_DIR = "C:\\Hyper-V\\Virtual Hard Disks"
 
 
 def vhdx(raw: Path, dest: Path) -> Path:

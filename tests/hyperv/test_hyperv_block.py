@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import SECRETS, WINRM_PASSWORD, WINRM_USER
+from support.hyperv_lab import SECRETS, WINRM_PASSWORD, WINRM_USER
 
 
 def test_the_smb_login_defaults_to_the_winrm_one():

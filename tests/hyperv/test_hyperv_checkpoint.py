@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import SECRETS
+from support.hyperv_lab import SECRETS
 from support.migrate import assert_identical
 
 from hyperexport import migration

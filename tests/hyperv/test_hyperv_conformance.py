@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pytest
-from conftest import SECRETS
+from support.hyperv_lab import SECRETS
 from support.conformance import Harness, ProviderConformance
 
 from hyperexport.models import ExportOptions

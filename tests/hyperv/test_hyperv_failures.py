@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import SECRETS, VM_DIR
+from support.hyperv_lab import SECRETS, VM_DIR
 from support.hyperv_winrm import closed_port
 
 from hyperexport import migration

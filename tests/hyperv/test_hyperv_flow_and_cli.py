@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import SECRETS
+from support.hyperv_lab import SECRETS
 from support.migrate import assert_identical
 from support.prefect_stack import client, start_deployment, wait_for_state
 

@@ -3,7 +3,7 @@ record of every script it received holds only the provider's own fixed scripts, 
 
 from __future__ import annotations
 
-from conftest import HOSTILE
+from support.hyperv_lab import HOSTILE
 from support.hyperv_host import identify
 from support.migrate import assert_identical
 

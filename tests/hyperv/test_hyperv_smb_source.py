@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import VM_DIR
+from support.hyperv_lab import VM_DIR
 from support.hyperv_proxy import StallingProxy
 
 from hyperexport import cancel

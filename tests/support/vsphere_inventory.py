@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+MiB = 2**20
+
 DATASTORE = "LocalDS_0"
 
 
@@ -137,3 +139,14 @@ def lay_nfc_exports(made: MadeVm, images: list[Path]) -> list[Path]:
                         str(image), str(export)], check=True)  # fmt: skip
         exports.append(export)
     return exports
+
+
+def snapshot_names(vm: Any) -> list[str]:
+    """The names of every snapshot of a made VM, the whole tree."""
+    info = vm.vm.snapshot
+    found, todo = [], list(info.rootSnapshotList if info else [])
+    while todo:
+        node = todo.pop()
+        found.append(node.name)
+        todo.extend(node.childSnapshotList or [])
+    return found

@@ -16,7 +16,6 @@ from hyperexport.providers.vsphere import VsphereLogin
 from hyperexport.samples import make_base_raw
 from hyperexport.validate_input import build
 
-MiB = 2**20
 _names = itertools.count(1)
 
 
@@ -102,12 +101,3 @@ def credentials_block(prefect_server, vcsim) -> str:
     ).save("vcsim-test", overwrite=True)
     return "vcsim-test"
 
-
-def snapshot_names(vm) -> list[str]:
-    info = vm.vm.snapshot
-    found, todo = [], list(info.rootSnapshotList if info else [])
-    while todo:
-        node = todo.pop()
-        found.append(node.name)
-        todo.extend(node.childSnapshotList or [])
-    return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import snapshot_names
+from support.vsphere_inventory import snapshot_names
 
 from support.vsphere_inventory import task
 

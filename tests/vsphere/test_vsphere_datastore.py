@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from conftest import MiB, snapshot_names
+from support.vsphere_inventory import MiB, snapshot_names
 from secrets_scan import assert_password_never_shown, run_texts
 from support.migrate import assert_identical
 

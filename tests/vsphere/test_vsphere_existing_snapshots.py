@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import MiB, snapshot_names
+from support.vsphere_inventory import MiB, snapshot_names
 from support.vsphere_inventory import DATASTORE, Disk, task
 
 from hyperexport.errors import InvalidInputError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import snapshot_names
+from support.vsphere_inventory import snapshot_names
 from pydantic import SecretStr
 from support.vsphere_inventory import Disk
 from support.vsphere_sim import PASSWORD, USER

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import snapshot_names
+from support.vsphere_inventory import snapshot_names
 from secrets_scan import assert_password_never_shown, run_texts
 from support.migrate import assert_identical
 

@@ -70,15 +70,25 @@ def _temporary_disk(ctx: GcpContext, disk: Disk, session: ExportSession[Any], cr
         "type_": f"projects/{ctx.project}/zones/{ctx.zone}/diskTypes/pd-balanced",
         "description": f"hyperexport run {session.run_id}: temporary copy of disk {disk.name}",
     }  # fmt: skip
-    resource = record(session, ctx, "disk", name)  # before the insert: a lost answer is still rolled back
+    return _create_own(ctx, session, created, "disk", name, body, action=f"creating the temporary disk {name}",
+                       timeout=timeout, interval=interval)  # fmt: skip
+
+
+def _create_own(ctx: GcpContext, session: ExportSession[Any], created: list[Resource], kind: str, name: str,
+                body: dict[str, Any], *, action: str, timeout: float, interval: float) -> str:  # fmt: skip
+    """Insert a disk or an instance of this run: recorded before the insert (a lost answer is still rolled
+    back), one of ours found already there adopted (a retried insert), and waited for."""
+    collection = {"disk": "Disks", "instance": "Instances"}[kind]
+    resource = record(session, ctx, kind, name)
     created.append(resource)
     operation = operations.insert_own(
-        ctx, ctx.compute("Disks").insert_unary, action=f"creating the temporary disk {name}", subject=f"disk {name}",
-        fetch=lambda: ctx.compute("Disks").get(project=ctx.project, zone=ctx.zone, disk=name), run_id=session.run_id,
-        release=lambda: _release(session, created, resource), project=ctx.project, zone=ctx.zone, disk_resource=body,
+        ctx, ctx.compute(collection).insert_unary, action=action, subject=f"{kind} {name}",
+        fetch=lambda: ctx.compute(collection).get(project=ctx.project, zone=ctx.zone, **{kind: name}),
+        run_id=session.run_id, release=lambda: _release(session, created, resource), project=ctx.project,
+        zone=ctx.zone, **{f"{kind}_resource": body},
     )  # fmt: skip
     if operation is not None:
-        operations.wait(ctx, operation, action=f"creating the temporary disk {name}", timeout=timeout, interval=interval)
+        operations.wait(ctx, operation, action=action, timeout=timeout, interval=interval)
     return name
 
 
@@ -126,16 +136,8 @@ def _insert_worker(ctx: GcpContext, options: GcpOptions, temporaries: list[str],
         "service_accounts": [{"email": "default", "scopes": _SCOPES}],
         "scheduling": {"max_run_duration": {"seconds": int(timeout) + 300}, "instance_termination_action": "DELETE"},
     }  # fmt: skip
-    resource = record(session, ctx, "instance", name)  # before the insert: a lost answer is still rolled back
-    created.append(resource)
-    operation = operations.insert_own(
-        ctx, ctx.compute("Instances").insert_unary, action=f"starting the export worker {name}", subject=f"instance {name}",
-        fetch=lambda: ctx.compute("Instances").get(project=ctx.project, zone=ctx.zone, instance=name), run_id=session.run_id,
-        release=lambda: _release(session, created, resource), project=ctx.project, zone=ctx.zone, instance_resource=body,
-    )  # fmt: skip
-    if operation is not None:
-        operations.wait(ctx, operation, action=f"starting the export worker {name}", timeout=timeout, interval=options.poll_seconds)
-    return name
+    return _create_own(ctx, session, created, "instance", name, body, action=f"starting the export worker {name}",
+                       timeout=timeout, interval=options.poll_seconds)  # fmt: skip
 
 
 def _attributes(ctx: GcpContext, worker: str) -> dict[str, str] | None:

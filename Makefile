@@ -77,6 +77,7 @@ bootstrap: venv
 bench: venv bench-deps
 	$(PY) bench/convert_bench.py
 	$(PY) bench/transfer_bench.py
+	$(PY) bench/e2e_bench.py
 
 clean:
 	rm -rf $(VENV) .cache demo-output

@@ -85,10 +85,16 @@ _CHECKS = frozenset({
 def _unchecked(schema: Any) -> Any:
     """A shared field as a variant shows it: its form (type, enum, title, description, default), not its checks."""
     if isinstance(schema, dict):
-        return {key: _unchecked(value) for key, value in schema.items() if key not in _CHECKS}
+        return {key: _named(value) if key == "properties" else _unchecked(value)
+                for key, value in schema.items() if key not in _CHECKS}  # fmt: skip
     if isinstance(schema, list):
         return [_unchecked(item) for item in schema]
     return schema
+
+
+def _named(properties: dict[str, Any]) -> dict[str, Any]:
+    """A ``properties`` mapping: its keys are field names (``format`` is one), never checks to drop."""
+    return {name: _unchecked(field) for name, field in properties.items()}
 
 
 def _source(provider: Provider[Any, Any], field: dict[str, Any]) -> dict[str, Any]:

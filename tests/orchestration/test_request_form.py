@@ -54,6 +54,18 @@ def assert_human_titles(schema: dict) -> None:
     assert not optional, optional
 
 
+def _field_names(node, path="") -> set[str]:
+    """The dotted names of every field under a schema node (through anyOf and items too)."""
+    names: set[str] = set()
+    if isinstance(node, dict):
+        for name, field in (node.get("properties") or {}).items():
+            names |= {f"{path}.{name}"} | _field_names(field, f"{path}.{name}")
+        for key in ("anyOf", "items"):
+            for child in node.get(key, []) if key == "anyOf" else [node.get(key)]:
+                names |= _field_names(child, path)
+    return names
+
+
 def assert_provider_choice(request_schema: dict) -> None:
     """For each registered provider, a variant titled with its title whose source shows its own options."""
     variants = {variant["title"]: variant for variant in request_schema["anyOf"]}
@@ -76,7 +88,9 @@ def assert_provider_choice(request_schema: dict) -> None:
                 assert option["description"].endswith(info.description), (provider.name, name, option)
         # The rest of the request is there too: where the disks go, how to convert them.
         assert {"export", "convert", "converter", "convert_options", "converter_config", "credentials_block"} <= set(fields)
-        assert "output_dir" in fields["export"]["properties"]
+        # Every shared field is drawn in the variant, a field named like a JSON Schema keyword (format) too.
+        for name in fields.keys() - {"provider", "source"}:
+            assert _field_names(fields[name]) == _field_names(request_schema["properties"][name]), (provider.name, name)
     local = variants[registry.get_provider("local").title]["properties"]["source"]
     assert "url_credentials" not in local["properties"], "a secret field reached the form"
     assert local["properties"]["source"]["description"].startswith("Required.")

@@ -10,7 +10,8 @@ APT_PACKAGES := qemu-utils
 DEMO_APT_PACKAGES := linux-image-amd64 qemu-system-x86 ovmf mtools dosfstools fdisk syslinux syslinux-common systemd-boot-efi busybox-static libvirt-clients libxml2-utils
 # Guest fixes (hyper2kvm FIX through libguestfs) are tested for real: the appliance needs a kernel.
 # The session's Prefect server runs on a throwaway PostgreSQL cluster (tests/support/postgres.py).
-TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) libguestfs-tools python3-guestfs e2fsprogs postgresql
+# qemu-storage-daemon (qemu-system-common) writes a qcow2 over NBD as it downloads (--stream).
+TEST_APT_PACKAGES := $(DEMO_APT_PACKAGES) qemu-system-common libguestfs-tools python3-guestfs e2fsprogs postgresql
 BENCH_APT_PACKAGES := nginx-light aria2 curl time iproute2 util-linux $(DEMO_APT_PACKAGES) libguestfs-tools python3-guestfs virt-v2v nbdkit
 PYTEST_ARGS ?=
 # Each provider's test set-up (its Debian packages, emulators from npm, simulators built from source) lives in

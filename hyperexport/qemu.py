@@ -147,6 +147,21 @@ def compare(a: Path, a_fmt: str, b: Path, b_fmt: str) -> CompareResult:
     raise ConversionError(f"qemu-img compare of {a} and {b} could not run: {evidence}")
 
 
+def create_qcow2(path: Path, size: int) -> Path:
+    """An empty qcow2 of ``size`` guest bytes at ``path`` (an existing file there is emptied and reused)."""
+    proc = _run(["create", "-q", "-f", "qcow2", _arg(path), str(size)], what=f"create of {Path(path).name}")
+    if proc.returncode != 0:
+        raise ConversionError(f"could not create {path}: {_tail(proc.stderr)}")
+    return path
+
+
+def repair_leaks(path: Path) -> None:
+    """Free the clusters a killed writer allocated but never referenced (``qemu-img check -r leaks``)."""
+    proc = _run(["check", "-q", "-r", "leaks", "-f", "qcow2", _arg(path)], what=f"repair of {Path(path).name}")
+    if proc.returncode != 0:
+        raise ConversionError(f"could not repair the leaked clusters of {path}: {_tail(proc.stderr)}")
+
+
 def create_overlay(backing: Path, backing_fmt: str, overlay: Path) -> Path:
     """A qcow2 whose reads fall through to ``backing`` and whose writes stay in the overlay."""
     proc = _run(

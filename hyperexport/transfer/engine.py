@@ -4,9 +4,11 @@ Sequence: describe the source (retried), verify an existing destination,
 take the partial file (``<dest>.part``, locked against a second downloader),
 resume from its sidecar (``<dest>.part.jsonl``) when the source identity
 matches, check free space, fetch the missing ranges with ``connections``
-threads (positional writes into a sparse file, holes never fetched), hash the
-file as its contiguous prefix completes, check the offered checksums, then
-fsync and rename into place. On failure the partial file and sidecar stay for
+threads into the target (positional writes into a sparse file, or, with
+``into="qcow2"``, NBD writes into a qcow2 image: ``qcow2_target``; holes and
+all-zero pieces are never written), read the output back as its contiguous
+prefix completes (whole-file hashes, and each range against the digest it
+arrived with), check the offered checksums, then sync and rename into place. On failure the partial file and sidecar stay for
 the next run; nothing ever appears under the final name.
 
 A range that fails its own checksum is read again (``integrity_rereads``); a
@@ -38,14 +40,18 @@ from ..errors import CancelledError, HyperExportError, InvalidInputError, Transf
 from ..fsutil import commit, ensure_free_space, partial_path
 from ..progress import ProgressCallback, ProgressMeter, SnapshotCallback
 from . import journal
+from . import ranges as R
 from .fetch import RangeFetcher
 from .hasher import FileHasher, Frontier
 from .options import TransferOptions
+from .hasher import RangeChecker, WrittenBytesDifferError
 from .plan import Plan, make_plan
+from .qcow2_target import Qcow2Target
 from .relay import ProgressRelay
 from .result import TransferResult
 from .retry import call_with_retry, is_damage
 from .source import ByteRangeSource, DataRange, SourceChangedError, SourceInfo
+from .target import FileTarget, Layout, Target
 from .throttle import TokenBucket
 from .verify import algorithms_for, compare, expected_checksums, hash_file
 from .workers import WorkerPool
@@ -66,8 +72,10 @@ def download(
     on_snapshot: SnapshotCallback | None = None,
     file_index: int = 1,
     total_files: int = 1,
+    into: Layout = "raw",
 ) -> TransferResult:
-    """Download ``source`` to ``dest``; see the module docstring.
+    """Download ``source`` to ``dest``; see the module docstring. ``into="qcow2"``: ``dest`` becomes a qcow2
+    image whose guest-visible bytes are the source's (``size`` and ``sha256`` describe those bytes).
 
     ``progress`` gets the seeds' ``(current, total, file_name, file_index, total_files)``
     and ``on_snapshot`` a ``ProgressSnapshot`` (speed, ETA), at most every
@@ -84,7 +92,7 @@ def download(
     if callable(configure):
         configure(options)
     try:
-        run = _Download(source, Path(dest), options, ProgressRelay(progress, on_snapshot), file_index, total_files)
+        run = _Download(source, Path(dest), options, ProgressRelay(progress, on_snapshot), file_index, total_files, into)
         return run.run()
     finally:
         close = getattr(source, "close", None)
@@ -94,9 +102,11 @@ def download(
 
 class _Download:
     def __init__(
-        self, source, dest: Path, options: TransferOptions, relay: ProgressRelay, file_index: int, total_files: int
-    ):
+        self, source, dest: Path, options: TransferOptions, relay: ProgressRelay, file_index: int, total_files: int,
+        into: Layout = "raw",
+    ):  # fmt: skip
         self.source, self.dest, self.options, self.relay = source, dest, options, relay
+        self.into = into
         self.file_index, self.total_files = file_index, total_files
         self.partial = partial_path(dest)
         self.sidecar = journal.sidecar_path(dest)
@@ -128,16 +138,17 @@ class _Download:
             if kept is not None:
                 return kept
         fd = self._open_partial()
+        target = self._target(fd)
         try:
             try:
-                return self._download(fd, info, expected)
+                return self._download(target, info, expected)
             except SourceChangedError as exc:
                 # Never stitch two versions: every range again, from the new version.
                 log.warning("%s changed during the download; starting over once (%s)", self.source.name, exc)
             info = call_with_retry(self.source.describe, self.options)
             expected = expected_checksums(info, self.options, self.source.name)
             try:
-                return self._download(fd, info, expected, start_over=True)
+                return self._download(target, info, expected, start_over=True)
             except SourceChangedError as exc:
                 self.partial.unlink(missing_ok=True)
                 self.sidecar.unlink(missing_ok=True)
@@ -147,9 +158,18 @@ class _Download:
                     f"Last change seen: {exc}"
                 ) from exc
         finally:
+            target.close()
             os.close(fd)
 
+    def _target(self, fd: int) -> Target:
+        if self.into == "qcow2":
+            return Qcow2Target(fd, self.partial, connections=self.options.connections)
+        return FileTarget(fd, str(self.partial))
+
     def _keep_existing(self, info: SourceInfo, expected: dict[str, str]) -> TransferResult | None:
+        if self.into != "raw":
+            log.info("%s exists; writing it again", self.dest)
+            return None
         if self.dest.stat().st_size != info.size:
             log.info("%s exists with another size; downloading it again", self.dest)
             return None
@@ -179,22 +199,25 @@ class _Download:
             ) from None
         return fd
 
-    def _resume_state(self, fd: int, info: SourceInfo) -> list[DataRange] | None:
+    def _resume_state(self, target: Target, info: SourceInfo) -> journal.Completed | None:
         """Completed ranges to keep, or None to start over."""
-        if not (self.options.resume and info.identity) or os.fstat(fd).st_size != info.size:
+        if not (self.options.resume and info.identity) or not self.sidecar.exists():
             return None
-        return journal.load(self.sidecar, identity=info.identity, size=info.size)
+        if target.resumable_size() != info.size:
+            return None
+        return journal.load(self.sidecar, identity=info.identity, size=info.size, layout=target.layout)
 
-    def _download(self, fd: int, info: SourceInfo, expected: dict[str, str], *, start_over: bool = False) -> TransferResult:
-        kept = None if start_over else self._resume_state(fd, info)
+    def _download(self, target: Target, info: SourceInfo, expected: dict[str, str], *, start_over: bool = False) -> TransferResult:
+        target.close()  # a first attempt's image server, when the source changed
+        kept = None if start_over else self._resume_state(target, info)
         fresh = kept is None
-        completed: list[DataRange] = [] if kept is None else kept
+        completed = journal.Completed([]) if kept is None else kept
         if fresh:
-            os.ftruncate(fd, 0)  # every byte becomes a hole again
-            os.ftruncate(fd, info.size)
-        else:
-            os.fdatasync(fd)  # what the page cache held is now on disk: the record may say so
-        plan = make_plan(info, self.options, completed)
+            target.reset(info.size)
+        target.begin()
+        if not fresh:
+            target.sync()  # what the page cache held is now on disk: the record may say so
+        plan = make_plan(info, self.options, completed.ranges)
         if not fresh:
             log.info(
                 "%s: resuming, %d of %d bytes already there", self.source.name, plan.resumed_bytes, plan.data_bytes
@@ -209,36 +232,50 @@ class _Download:
                 raise
         record = None
         if info.identity:
+            kept_ranges = _kept_entries(completed, plan)
+            rest = R.subtract(plan.resumed, R.normalize(kept_ranges, info.size))
             record = journal.ResumeRecord(self.sidecar)
-            record.start(identity=info.identity, size=info.size, source=self.source.name, completed=plan.resumed)
+            record.start(
+                identity=info.identity, size=info.size, source=self.source.name, completed=sorted(kept_ranges + rest),
+                digests=completed.digests, layout=target.layout,
+            )  # fmt: skip
         else:
+            kept_ranges = []
             self.sidecar.unlink(missing_ok=True)
         try:
-            return self._fetch_all(fd, info, plan, expected, record, fresh)
+            return self._fetch_all(target, info, plan, expected, record, fresh, kept_ranges, completed.digests)
         finally:
             if record is not None:
                 record.close()
 
-    def _fetch_all(self, fd, info: SourceInfo, plan: Plan, expected, record, fresh: bool) -> TransferResult:
+    def _fetch_all(
+        self, target: Target, info: SourceInfo, plan: Plan, expected, record, fresh: bool,
+        kept_ranges: list[DataRange], kept_digests: dict[DataRange, str],
+    ) -> TransferResult:  # fmt: skip
         meter = self._meter(plan.data_bytes, plan.resumed_bytes)
         frontier = Frontier(info.size)
         for extent in plan.holes + plan.resumed:
             frontier.add(extent.offset, extent.length)
-        hasher = FileHasher(fd, frontier, algorithms_for(expected), plan.holes).start()
+        digests = dict(kept_digests)
+        checker = RangeChecker(plan.chunks + kept_ranges, digests)
+        hasher = FileHasher(target.read_into, frontier, algorithms_for(expected), plan.holes, checker).start()
         abort = threading.Event()
         throttle = TokenBucket(self.options.bandwidth_limit_bps) if self.options.bandwidth_limit_bps else None
         fetcher = RangeFetcher(
-            self.source, fd, self.options, abort=abort, on_progress=meter.advance, throttle=throttle,
-            fresh_file=fresh, partial_name=str(self.partial),
+            self.source, target, self.options, abort=abort, on_progress=meter.advance, throttle=throttle,
+            fresh_file=fresh,
         )  # fmt: skip
 
-        def on_done(chunk: DataRange) -> None:
+        def on_done(chunk: DataRange, digest: str) -> None:
+            digests[chunk] = digest
+            if target.sync_each_range:
+                target.sync()
             if record is not None:
-                record.add(chunk.offset, chunk.length)
+                record.add(chunk.offset, chunk.length, digest)
             frontier.add(chunk.offset, chunk.length)
 
         checkpointer = journal.Checkpointer(
-            fd, record, self.options.checkpoint_interval, lambda: fetcher.stats.bytes_fetched, FLUSH_BYTES
+            target.sync, record, self.options.checkpoint_interval, lambda: fetcher.stats.bytes_fetched, FLUSH_BYTES
         )
         checkpointer.start()
         try:
@@ -253,8 +290,8 @@ class _Download:
             hasher.abort()
             if record is not None:
                 try:
-                    record.checkpoint(fd)
-                except OSError as exc:
+                    record.checkpoint(target.sync)
+                except (OSError, HyperExportError) as exc:
                     log.warning("could not checkpoint %s: %s", self.partial, exc)
             if interrupted or failure is None:  # (no failure here means an interrupt)
                 raise CancelledError(
@@ -263,16 +300,17 @@ class _Download:
                 )
             raise self._failure_error(*failure, plan)
         fetched_at = time.monotonic()
-        digests = hasher.result()
-        hashed_at = time.monotonic()
         try:
-            verified = compare(expected, digests, name=self.source.name)
-        except HyperExportError:
+            whole = hasher.result()
+            verified = compare(expected, whole, name=self.source.name)
+        except (WrittenBytesDifferError, HyperExportError):
             self.partial.unlink(missing_ok=True)
             self.sidecar.unlink(missing_ok=True)
             raise
+        hashed_at = time.monotonic()
         if info.range_checksum and self.options.verify and plan.chunks:
             verified.append(info.range_checksum)
+        target.finish()
         commit(self.partial, self.dest)
         self.sidecar.unlink(missing_ok=True)
         log.debug(
@@ -283,9 +321,11 @@ class _Download:
         stats = fetcher.stats
         return TransferResult(
             path=self.dest, size=info.size, source=self.source.name, bytes_fetched=stats.bytes_fetched,
-            bytes_resumed=plan.resumed_bytes, bytes_sparse=plan.hole_bytes, sha256=digests["sha256"],
+            bytes_resumed=plan.resumed_bytes, bytes_sparse=plan.hole_bytes, sha256=whole["sha256"],
             duration_seconds=time.monotonic() - self.started, ranges_fetched=stats.ranges_fetched,
             ranges_skipped_sparse=len(plan.holes), retries=stats.retries, verified_checksums=verified,
+            layout=target.layout, read_back_ranges=checker.checked_ranges, read_back_bytes=checker.checked_bytes,
+            read_back_unchecked_bytes=checker.unchecked_bytes + plan.resumed_bytes - sum(r.length for r in kept_ranges),
         )  # fmt: skip
 
     def _failure_error(self, chunk: DataRange, exc: BaseException, plan: Plan) -> BaseException:
@@ -308,3 +348,8 @@ class _Download:
             return exc
         wrapped.__cause__ = exc
         return wrapped
+
+
+def _kept_entries(completed: journal.Completed, plan: Plan) -> list[DataRange]:
+    """The recorded ranges this run keeps whole: inside what the plan resumes (so none is fetched again)."""
+    return [r for r in completed.ranges if R.subtract([r], plan.resumed) == []]

@@ -1,22 +1,22 @@
-"""Fetch one range from a source into the output file, with retries."""
+"""Fetch one range from a source into the download's target, with retries."""
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import xxhash
 from tenacity import RetryCallState
 
 from .. import cancel
-from ..errors import HyperExportError, InsufficientSpaceError, InvalidInputError, TransferError
+from ..errors import HyperExportError, TransferError
 from .options import TransferOptions
 from .redact import redact_text
 from .retry import Aborted, is_damage, retrying
 from .source import Buffer, ByteRangeSource, DataRange
+from .target import Target
 from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -46,42 +46,70 @@ class FetchStats:
     retries: int = 0
 
 
+#: Zeros are looked for in blocks of this size, aligned to the disk: a qcow2 cluster (and 16 file-system blocks),
+#: so a piece that is part data, part zeros leaves its zero blocks unallocated too.
+ZERO_BLOCK = 64 * 1024
+
+
+def data_spans(piece: Buffer, position: int) -> list[tuple[int, int, bool]]:
+    """``piece`` (at ``position``) as ``(start, end, is_data)`` spans within it, split at ``ZERO_BLOCK``
+    boundaries of the disk and merged: a piece that is all data or all zeros is one span."""
+    view = memoryview(piece).cast("B") if not isinstance(piece, memoryview) or piece.format != "B" else piece
+    n = view.nbytes
+    spans: list[tuple[int, int, bool]] = []
+    start = 0
+    while start < n:
+        end = min(n, start + ZERO_BLOCK - (position + start) % ZERO_BLOCK)
+        data = not is_zero(view[start:end])
+        if spans and spans[-1][2] == data:
+            spans[-1] = (spans[-1][0], end, data)
+        else:
+            spans.append((start, end, data))
+        start = end
+    return spans
+
+
+def range_digest() -> "xxhash.xxh3_128":
+    """The digest a range's bytes are recorded with as they arrive, and checked with when read back."""
+    return xxhash.xxh3_128()
+
+
 class RangeFetcher:
-    """Reads ranges from ``source`` and writes them at their offset in ``fd``.
+    """Reads ranges from ``source`` and writes them at their offset in ``target``.
 
     A transient failure, or bytes that fail the range's own checksum, re-read
     the whole range (so per-range checksums in the source stay valid); progress
     is reported per range as a high-water mark, so a retry never counts bytes
     twice. A run-wide cancel (``hyperexport.cancel``) stops it at the next piece
-    with ``CancelledError``.
+    with ``CancelledError``. Every range's bytes are digested from memory as they
+    arrive (``range_digest``), so what is later read back can be checked against them.
     """
 
     def __init__(
         self,
         source: ByteRangeSource,
-        fd: int,
+        target: Target,
         options: TransferOptions,
         *,
         abort: threading.Event,
         on_progress: Callable[[int], None],
         throttle: TokenBucket | None,
         fresh_file: bool,
-        partial_name: str,
     ) -> None:
         self.source = source
-        self.fd = fd
+        self.target = target
         self.options = options
         self.abort = abort
         self.on_progress = on_progress
         self.throttle = throttle
         self.fresh_file = fresh_file
-        self.partial_name = partial_name
         self.stats = FetchStats()
 
-    def fetch(self, chunk: DataRange) -> None:
-        """Fetch ``chunk`` completely or raise (``Aborted`` when another range failed)."""
+    def fetch(self, chunk: DataRange) -> str:
+        """Fetch ``chunk`` completely or raise (``Aborted`` when another range failed); returns its digest."""
         reported = [0]  # progress high-water mark within this range
         attempt_no = [0]
+        digest = [""]
 
         def count_retry(state: RetryCallState) -> None:
             with self.stats.lock:
@@ -94,7 +122,7 @@ class RangeFetcher:
 
         def attempt() -> None:
             attempt_no[0] += 1
-            self._fetch_once(chunk, reported, skip_zeros=self.fresh_file and attempt_no[0] == 1)
+            digest[0] = self._fetch_once(chunk, reported, skip_zeros=self.fresh_file and attempt_no[0] == 1)
 
         try:
             retrying(self.options, self.abort, count_retry, rereads=self.options.integrity_rereads)(attempt)
@@ -107,10 +135,12 @@ class RangeFetcher:
             ) from None
         with self.stats.lock:
             self.stats.ranges_fetched += 1
+        return digest[0]
 
-    def _fetch_once(self, chunk: DataRange, reported: list[int], *, skip_zeros: bool) -> None:
+    def _fetch_once(self, chunk: DataRange, reported: list[int], *, skip_zeros: bool) -> str:
         skip_zeros = skip_zeros and self.options.skip_zero_blocks
         position, end = chunk.offset, chunk.end
+        digest = range_digest()
         iterator = iter(self.source.read_range(chunk.offset, chunk.length))
         try:
             for piece in iterator:
@@ -129,8 +159,8 @@ class RangeFetcher:
                     self.stats.bytes_fetched += n
                 if self.throttle is not None:
                     self.throttle.consume(n, self.abort)
-                if not (skip_zeros and is_zero(piece)):
-                    self._write(piece, position)
+                digest.update(piece)
+                self._write(piece, position, skip_zeros=skip_zeros)
                 position += n
                 done = position - chunk.offset
                 if done > reported[0]:
@@ -145,18 +175,13 @@ class RangeFetcher:
                 f"{self.source.name}: bytes {chunk.offset}-{end - 1} ended early after "
                 f"{position - chunk.offset} of {chunk.length} bytes"
             )
+        return digest.hexdigest()
 
-    def _write(self, piece: Buffer, position: int) -> None:
-        view = memoryview(piece).cast("B")
-        try:
-            while len(view):
-                written = os.pwrite(self.fd, view, position)
-                view = view[written:]
-                position += written
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise InsufficientSpaceError(
-                    f"the disk holding {self.partial_name} is full. Free some space or choose another output "
-                    "directory, then run again: the download resumes where it stopped."
-                ) from None
-            raise InvalidInputError(f"cannot write {self.partial_name}: {exc.strerror}") from None
+    def _write(self, piece: Buffer, position: int, *, skip_zeros: bool) -> None:
+        """Write the data of ``piece``; its zero blocks are left as holes (``skip_zeros``) or zeroed."""
+        view = memoryview(piece).cast("B") if not isinstance(piece, memoryview) or piece.format != "B" else piece
+        for start, end, data in data_spans(view, position):
+            if data:
+                self.target.write(view[start:end], position + start)
+            elif not skip_zeros:
+                self.target.write_zeroes(position + start, end - start)

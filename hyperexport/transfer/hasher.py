@@ -8,6 +8,11 @@ range lands only the tail remains to hash. Known holes are hashed from a zero
 buffer instead of being read (reading a hole fills the page cache with zero
 pages). Every block read or hashed looks at the run-wide cancel flag first, so
 hashing a huge file stops within one block of a SIGINT.
+
+``RangeChecker`` rides along with the first algorithm: it digests each range as
+it is read back and compares it with the digest the range's bytes arrived with,
+so a download proves that what it wrote is what it received, from a single read
+of the output and no second read of the source.
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ import bisect
 import heapq
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .. import cancel
+from ..errors import TransferError
 from .checksums import new_hasher
+from .fetch import range_digest
 from .source import DataRange
+
+Reader = Callable[[memoryview, int], int]
 
 READ_BLOCK = 4 * 1024 * 1024
 
@@ -61,14 +70,72 @@ class Frontier:
             return position if self._aborted else self._frontier
 
 
-class FileHasher:
-    """Hash ``fd`` from offset 0 to ``frontier.size`` as the frontier advances.
+class WrittenBytesDifferError(TransferError):
+    """What was read back from the output is not what arrived from the source."""
 
-    ``holes``: sorted, disjoint ranges known to be zeros; they are not read.
+
+class RangeChecker:
+    """Compares each of ``ranges`` as read back (in offset order) with ``digests[range]``, the digest of the
+    bytes it arrived with. ``digests`` may fill in while the check runs: a range's digest is there before the
+    frontier passes it. A range with no digest (kept from a record that has none) is counted as unchecked."""
+
+    def __init__(self, ranges: Sequence[DataRange], digests: Mapping[DataRange, str]) -> None:
+        self._ranges = sorted(ranges)
+        self._digests = digests
+        self._i = 0
+        self._current = range_digest()
+        self.checked_ranges = 0
+        self.checked_bytes = 0
+        self.unchecked_bytes = 0
+
+    def feed(self, position: int, data: memoryview) -> None:
+        end = position + len(data)
+        while self._i < len(self._ranges):
+            r = self._ranges[self._i]
+            if r.offset >= end:
+                return
+            lo, hi = max(position, r.offset), min(end, r.end)
+            if hi > lo:
+                self._current.update(data[lo - position : hi - position])
+            if hi < r.end:
+                return
+            self._finish(r)
+
+    def _finish(self, r: DataRange) -> None:
+        expected = self._digests.get(r)
+        if expected is None:
+            self.unchecked_bytes += r.length
+        elif self._current.hexdigest() != expected:
+            raise WrittenBytesDifferError(
+                f"bytes {r.offset}-{r.end - 1} read back from the output differ from what the source sent: the "
+                "output's disk or file system corrupted them. The partial output was discarded; check the disk, "
+                "then run again"
+            )
+        else:
+            self.checked_ranges += 1
+            self.checked_bytes += r.length
+        self._i += 1
+        self._current = range_digest()
+
+
+def fd_reader(fd: int) -> Reader:
+    return lambda view, offset: os.preadv(fd, [view], offset)
+
+
+class FileHasher:
+    """Hash ``reader`` (an fd, or ``read_into(view, offset)``) from offset 0 to ``frontier.size`` as the
+    frontier advances.
+
+    ``holes``: sorted, disjoint ranges known to be zeros; they are not read. ``checker``: a ``RangeChecker``
+    fed by the first algorithm's thread.
     """
 
-    def __init__(self, fd: int, frontier: Frontier, algorithms: list[str], holes: Sequence[DataRange] = ()) -> None:
-        self._fd = fd
+    def __init__(
+        self, reader: int | Reader, frontier: Frontier, algorithms: list[str], holes: Sequence[DataRange] = (),
+        checker: RangeChecker | None = None,
+    ) -> None:  # fmt: skip
+        self._read = fd_reader(reader) if isinstance(reader, int) else reader
+        self._checker = checker
         self._frontier = frontier
         self._holes = list(holes)
         self._hole_starts = [h.offset for h in self._holes]
@@ -86,6 +153,7 @@ class FileHasher:
 
     def _run(self, algorithm: str) -> None:
         hasher = self._hashers[algorithm]
+        checker = self._checker if algorithm == next(iter(self._hashers)) else None
         view = memoryview(bytearray(READ_BLOCK))
         zeros = memoryview(bytes(READ_BLOCK))
         position, size = 0, self._frontier.size
@@ -100,13 +168,17 @@ class FileHasher:
                     if hole_end > position:
                         n = min(READ_BLOCK, hole_end - position)
                         hasher.update(zeros[:n])
+                        if checker is not None:
+                            checker.feed(position, zeros[:n])
                         position += n
                         continue
                     want = min(READ_BLOCK, data_end - position)
-                    got = os.preadv(self._fd, [view[:want]], position)
+                    got = self._read(view[:want], position)
                     if got <= 0:
                         raise OSError(f"short read at offset {position} while hashing")
                     hasher.update(view[:got])
+                    if checker is not None:
+                        checker.feed(position, view[:got])
                     position += got
         except BaseException as exc:  # noqa: BLE001 - reported by result()
             self._errors.append(exc)

@@ -2,14 +2,18 @@
 
 ``<dest>.part.jsonl`` sits beside ``<dest>.part``. It is JSON Lines, append-only::
 
-    {"format": "hyperexport-transfer-resume/1", "identity": "...", "size": N, "boot_id": "...", "source": "..."}
-    [offset, length]          one per completed range, appended as soon as it is written
+    {"format": "hyperexport-transfer-resume/1", "identity": "...", "size": N, "boot_id": "...", "source": "...",
+     "layout": "raw"}
+    [offset, length, digest]  one per completed range, appended as soon as it is written; digest: the
+                              xxh3-128 of the range's bytes as they arrived (older records have none)
     {"durable": k}            the first k ranges reached the disk (written after an fdatasync)
 
 A range is appended after its bytes are in the page cache, so a killed process
 loses at most the ranges in flight. After a reboot (different ``boot_id``)
 only the ranges before the last ``durable`` marker are trusted, because the
-page cache that held the others is gone. A torn last line is ignored.
+page cache that held the others is gone. A torn last line is ignored. A record of
+another ``layout`` (a raw partial file, or a qcow2 image written through NBD) is
+for another kind of partial file and is not used.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import fsync_dir, partial_path
@@ -40,7 +45,15 @@ def boot_id() -> str | None:
         return None
 
 
-def load(path: Path, *, identity: str, size: int) -> list[DataRange] | None:
+@dataclass
+class Completed:
+    """What a previous run completed: its ranges, and the digest each was written with (when recorded)."""
+
+    ranges: list[DataRange]
+    digests: dict[DataRange, str] = field(default_factory=dict)
+
+
+def load(path: Path, *, identity: str, size: int, layout: str = "raw") -> Completed | None:
     """The ranges a previous run completed, or None when the record is missing or for other content."""
     try:
         lines = path.read_bytes().split(b"\n")
@@ -56,23 +69,33 @@ def load(path: Path, *, identity: str, size: int) -> list[DataRange] | None:
     if header.get("identity") != identity or header.get("size") != size:
         log.info("resume record %s is for other content (source changed); starting over", path)
         return None
+    if header.get("layout", "raw") != layout:
+        log.info("resume record %s is for a %s partial file, not %s; starting over", path, header.get("layout"), layout)
+        return None
     entries: list[DataRange] = []
+    digests: dict[DataRange, str] = {}
     durable = 0
     for raw in lines[1:]:
         try:
             item = json.loads(raw)
         except ValueError:
             break  # torn tail
-        if isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) and v >= 0 for v in item):
+        if isinstance(item, list) and len(item) in (2, 3) and all(isinstance(v, int) and v >= 0 for v in item[:2]):
             entries.append(DataRange(item[0], item[1]))
+            if len(item) == 3 and isinstance(item[2], str):
+                digests[entries[-1]] = item[2]
         elif isinstance(item, dict) and isinstance(item.get("durable"), int):
             durable = max(durable, min(item["durable"], len(entries)))
         else:
             break
     current = boot_id()
-    if current is not None and header.get("boot_id") == current:
-        return entries
-    return entries[:durable]
+    if current is None or header.get("boot_id") != current:
+        entries = entries[:durable]
+    return Completed(entries, {r: d for r, d in digests.items() if r in set(entries)})
+
+
+def _entry(offset: int, length: int, digest: str | None) -> str:
+    return json.dumps([offset, length] if digest is None else [offset, length, digest])
 
 
 class ResumeRecord:
@@ -84,10 +107,15 @@ class ResumeRecord:
         self._lock = threading.Lock()
         self._count = 0
 
-    def start(self, *, identity: str, size: int, source: str, completed: list[DataRange]) -> None:
+    def start(
+        self, *, identity: str, size: int, source: str, completed: list[DataRange],
+        digests: dict[DataRange, str] | None = None, layout: str = "raw",
+    ) -> None:  # fmt: skip
         """Rewrite the record atomically with ``completed`` (already durable) and open it for appends."""
-        header = {"format": FORMAT, "identity": identity, "size": size, "boot_id": boot_id(), "source": source}
-        lines = [json.dumps(header)] + [json.dumps([r.offset, r.length]) for r in completed]
+        digests = digests or {}
+        header = {"format": FORMAT, "identity": identity, "size": size, "boot_id": boot_id(), "source": source,
+                  "layout": layout}  # fmt: skip
+        lines = [json.dumps(header)] + [_entry(r.offset, r.length, digests.get(r)) for r in completed]
         lines.append(json.dumps({"durable": len(completed)}))
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w") as handle:
@@ -99,18 +127,18 @@ class ResumeRecord:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._count = len(completed)
 
-    def add(self, offset: int, length: int) -> None:
-        line = f"[{offset}, {length}]\n".encode()
+    def add(self, offset: int, length: int, digest: str | None = None) -> None:
+        line = (_entry(offset, length, digest) + "\n").encode()
         with self._lock:
             if self._fd is not None:
                 os.write(self._fd, line)
                 self._count += 1
 
-    def checkpoint(self, data_fd: int) -> None:
-        """Make every range recorded so far durable: fdatasync the data, then say so."""
+    def checkpoint(self, sync) -> None:
+        """Make every range recorded so far durable: ``sync()`` the data, then say so."""
         with self._lock:
             count = self._count
-        os.fdatasync(data_fd)
+        sync()
         with self._lock:
             if self._fd is not None:
                 os.write(self._fd, f'{{"durable": {count}}}\n'.encode())
@@ -130,13 +158,13 @@ class Checkpointer(threading.Thread):
     """Flushes the partial file while the download runs, so the final fsync is short.
 
     Every ``interval`` seconds, or as soon as ``flush_bytes`` more bytes were
-    written (``written()`` counts them), it fdatasyncs the data and, when there
+    written (``written()`` counts them), it syncs the data (``sync()``) and, when there
     is a resume record, marks the ranges recorded so far as durable.
     """
 
-    def __init__(self, data_fd: int, record: ResumeRecord | None, interval: float, written, flush_bytes: int) -> None:
+    def __init__(self, sync, record: ResumeRecord | None, interval: float, written, flush_bytes: int) -> None:
         super().__init__(name="transfer-checkpoint", daemon=True)
-        self._fd, self._record, self._interval = data_fd, record, interval
+        self._sync, self._record, self._interval = sync, record, interval
         self._written, self._flush_bytes = written, flush_bytes
         self.stop_event = threading.Event()
 
@@ -149,9 +177,9 @@ class Checkpointer(threading.Thread):
             last_time, last_bytes = now, written
             try:
                 if self._record is not None:
-                    self._record.checkpoint(self._fd)
+                    self._record.checkpoint(self._sync)
                 else:
-                    os.fdatasync(self._fd)
+                    self._sync()
             except OSError as exc:  # the workers will hit the same problem and report it
                 log.warning("checkpoint of %s failed: %s", self._record.path if self._record else "data", exc)
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -29,6 +30,16 @@ class TransferResult(BaseModel):
         default_factory=list, description="Checks that passed, e.g. 'md5', 'crc32c', 'md5-per-range'."
     )
     already_complete: bool = Field(default=False, description="The destination existed, matched, and was kept.")
+    layout: Literal["raw", "qcow2"] = Field(
+        default="raw", description="How the file holds the bytes: as they are, or inside a qcow2 image."
+    )
+    read_back_ranges: int = Field(
+        default=0, description="Ranges read back from the file that matched the digest they arrived with."
+    )
+    read_back_bytes: int = Field(default=0, description="Bytes of those ranges.")
+    read_back_unchecked_bytes: int = Field(
+        default=0, description="Data bytes kept from a previous run without a recorded digest (not checked)."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

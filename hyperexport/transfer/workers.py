@@ -17,6 +17,7 @@ class WorkerPool:
     The first failure sets ``abort``: the other workers drop their range at the
     next piece and stop. So does a run-wide cancel (``hyperexport.cancel``),
     which also wakes workers sleeping in a backoff or a bandwidth limit.
+    ``on_done(range, digest)`` runs in the worker that fetched the range.
     ``run`` returns ``(failed_range, exception)`` or None; after a cancel it may
     return None with ranges left undone: the caller checks ``cancel.cancelled()``.
     """
@@ -26,7 +27,7 @@ class WorkerPool:
         fetcher: RangeFetcher,
         chunks: list[DataRange],
         connections: int,
-        on_done: Callable[[DataRange], None],
+        on_done: Callable[[DataRange, str], None],
     ) -> None:
         self._fetcher = fetcher
         self._chunks = chunks
@@ -54,8 +55,8 @@ class WorkerPool:
     def _work(self) -> None:
         while (chunk := self._take()) is not None:
             try:
-                self._fetcher.fetch(chunk)
-                self._on_done(chunk)
+                digest = self._fetcher.fetch(chunk)
+                self._on_done(chunk, digest)
             except Aborted:
                 return
             except BaseException as exc:  # noqa: BLE001 - handed to the caller

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from hyperexport.transfer import TransferOptions
@@ -34,3 +39,23 @@ def sha256(data: bytes) -> str:
 def leftovers(dest: Path) -> list[str]:
     """Names in dest's directory that start with dest's name (partial, sidecar...)."""
     return sorted(p.name for p in dest.parent.iterdir() if p.name.startswith(dest.name))
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sigkill_mid_download(server, child_code: str, url: str, dest: Path, size: int, *, fraction: float = 0.4) -> None:
+    """Run ``child_code`` (a download of ``url`` to ``dest``) in a process of its own and SIGKILL it once the
+    server has sent ``fraction`` of ``size`` bytes."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    child = subprocess.Popen([sys.executable, "-c", child_code, url, str(dest)], cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while server.stats.bytes_served < size * fraction:
+            assert child.poll() is None, "the download finished or died before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL

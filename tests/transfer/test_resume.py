@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from support.fault_server import fail_with
@@ -15,9 +11,8 @@ from support.fault_server import fail_with
 from hyperexport.errors import TransferError
 from hyperexport.transfer import HttpRangeSource, download
 
-from ._helpers import KiB, MiB, fast_options, leftovers, sha256
+from ._helpers import KiB, MiB, fast_options, leftovers, sha256, sigkill_mid_download
 
-REPO = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import sys
@@ -33,18 +28,7 @@ def test_resume_after_sigkill_fetches_only_what_is_missing(fault_server, tmp_pat
     data = os.urandom(size)
     url = fault_server.add_file("/disk.raw", data)
     dest = tmp_path / "disk.raw"
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, url, str(dest)], cwd=REPO, env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while fault_server.stats.bytes_served < size * 0.4:
-            assert child.poll() is None, "the download finished or died before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+    sigkill_mid_download(fault_server, CHILD, url, dest, size)
     assert not dest.exists()
     assert leftovers(dest) == ["disk.raw.part", "disk.raw.part.jsonl"]
     time.sleep(0.2)  # let the server notice the dead connections

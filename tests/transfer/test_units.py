@@ -35,14 +35,26 @@ def test_resume_record_roundtrip_and_torn_tail(tmp_path):
     path = tmp_path / "x.part.jsonl"
     record = journal.ResumeRecord(path)
     record.start(identity="etag1", size=100, source="s", completed=[DataRange(0, 10)])
-    record.add(10, 10)
+    record.add(10, 10, "d1")
     record.add(50, 10)
     record.close()
     with open(path, "ab") as handle:
         handle.write(b"[70, 1")  # torn by a crash
-    assert journal.load(path, identity="etag1", size=100) == [(0, 10), (10, 10), (50, 10)]
+    loaded = journal.load(path, identity="etag1", size=100)
+    assert loaded is not None and loaded.ranges == [(0, 10), (10, 10), (50, 10)]
+    assert loaded.digests == {DataRange(10, 10): "d1"}
     assert journal.load(path, identity="etag2", size=100) is None
     assert journal.load(tmp_path / "missing", identity="etag1", size=100) is None
+
+
+def test_resume_record_of_another_layout_is_not_used(tmp_path):
+    """A record written for a qcow2 image says nothing about a raw partial file of the same name, and back."""
+    path = tmp_path / "x.part.jsonl"
+    record = journal.ResumeRecord(path)
+    record.start(identity="e", size=100, source="s", completed=[DataRange(0, 10)], layout="qcow2")
+    record.close()
+    assert journal.load(path, identity="e", size=100) is None
+    assert journal.load(path, identity="e", size=100, layout="qcow2").ranges == [(0, 10)]
 
 
 def test_resume_record_after_reboot_trusts_only_durable(tmp_path):
@@ -51,7 +63,7 @@ def test_resume_record_after_reboot_trusts_only_durable(tmp_path):
     record.start(identity="e", size=100, source="s", completed=[])
     record.add(0, 10)
     fd = os.open(tmp_path / "data", os.O_RDWR | os.O_CREAT)
-    record.checkpoint(fd)
+    record.checkpoint(lambda: os.fdatasync(fd))
     os.close(fd)
     record.add(10, 10)
     record.close()
@@ -59,7 +71,7 @@ def test_resume_record_after_reboot_trusts_only_durable(tmp_path):
     header = json.loads(lines[0])
     header["boot_id"] = "another-boot"
     path.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
-    assert journal.load(path, identity="e", size=100) == [(0, 10)]
+    assert journal.load(path, identity="e", size=100).ranges == [(0, 10)]
 
 
 def test_is_zero():

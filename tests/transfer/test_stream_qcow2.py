@@ -1,0 +1,152 @@
+"""A download written straight into a qcow2 image (``into="qcow2"``): identical, sparse, resumable, checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperexport import qemu
+from hyperexport.transfer import HttpRangeSource, download
+from hyperexport.transfer.fetch import range_digest
+from hyperexport.transfer.hasher import RangeChecker, WrittenBytesDifferError
+from hyperexport.transfer import journal
+from hyperexport.transfer.source import DataRange
+
+from ._helpers import KiB, MiB, fast_options, leftovers, sha256, sigkill_mid_download
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from hyperexport.transfer import HttpRangeSource, TransferOptions, download
+download(HttpRangeSource(sys.argv[1]), Path(sys.argv[2]),
+         TransferOptions(connections=4, chunk_size=256 * 1024, bandwidth_limit_bps=4 * 1024 * 1024), into="qcow2")
+"""
+
+
+def quarter_data(size: int, piece: int = 256 * KiB) -> bytes:
+    """``size`` bytes, one piece in four random, the rest zeros."""
+    out = bytearray(size)
+    for offset in range(0, size, 4 * piece):
+        out[offset : offset + piece] = os.urandom(min(piece, size - offset))
+    return bytes(out)
+
+
+def identical(raw: bytes, image: Path, tmp_path: Path) -> bool:
+    reference = tmp_path / "reference.raw"
+    reference.write_bytes(raw)
+    return qemu.compare(reference, "raw", image, "qcow2").identical
+
+
+def daemons_serving(image: Path) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-storage-daemon" in cmdline and str(image).encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_streamed_download_is_the_source_inside_a_sparse_qcow2(fault_server, tmp_path):
+    size = 8 * MiB
+    data = quarter_data(size)
+    url = fault_server.add_file("/disk.raw", data)
+    dest = tmp_path / "disk.qcow2"
+
+    result = download(HttpRangeSource(url), dest, fast_options(), into="qcow2")
+
+    assert qemu.info(dest, "qcow2").virtual_size == size
+    assert identical(data, dest, tmp_path)
+    assert result.layout == "qcow2" and result.size == size and result.sha256 == sha256(data)
+    assert result.verified_checksums == ["md5"]
+    # Every fetched range was read back from the image and matched the digest it arrived with.
+    assert result.read_back_ranges == result.ranges_fetched == size // (256 * KiB)
+    assert result.read_back_bytes == size and result.read_back_unchecked_bytes == 0
+    # Zero pieces were never written: the image holds the quarter that is data, plus qcow2 metadata.
+    assert dest.stat().st_blocks * 512 <= size // 4 + 1 * MiB
+    assert qemu.check(dest, "qcow2").clean
+    assert leftovers(dest) == ["disk.qcow2"] and daemons_serving(dest.with_name("disk.qcow2.part")) == []
+
+
+def test_streamed_download_killed_with_sigkill_resumes_and_ends_identical(fault_server, tmp_path):
+    size, connections, chunk = 12 * MiB, 4, 256 * KiB
+    data = os.urandom(size)
+    url = fault_server.add_file("/disk.raw", data)
+    dest = tmp_path / "disk.qcow2"
+    sigkill_mid_download(fault_server, CHILD, url, dest, size)
+    partial = dest.with_name("disk.qcow2.part")
+    deadline = time.monotonic() + 10
+    while daemons_serving(partial) and time.monotonic() < deadline:  # the parent-death signal ends the daemon
+        time.sleep(0.05)
+    assert daemons_serving(partial) == []
+    assert not dest.exists() and leftovers(dest) == ["disk.qcow2.part", "disk.qcow2.part.jsonl"]
+    time.sleep(0.2)  # let the server notice the dead connections
+    served_before = fault_server.stats.bytes_served
+
+    result = download(HttpRangeSource(url), dest, fast_options(connections=connections, chunk_size=chunk), into="qcow2")
+
+    served_after = fault_server.stats.bytes_served - served_before
+    assert identical(data, dest, tmp_path) and result.sha256 == sha256(data)
+    assert result.bytes_resumed > 0
+    assert served_after == result.bytes_fetched == size - result.bytes_resumed
+    assert served_after <= size - served_before + connections * chunk
+    # The kept ranges were read back too, against the digests the killed run recorded.
+    assert result.read_back_bytes == size and result.read_back_unchecked_bytes == 0
+    assert qemu.check(dest, "qcow2").clean
+    assert leftovers(dest) == ["disk.qcow2"]
+
+
+def test_a_planted_partial_image_with_a_backing_file_is_not_trusted(fault_server, tmp_path):
+    """A partial qcow2 that names a host file as its backing file, with a record claiming every range is done,
+    would make the output the host file's content. It is emptied and written again."""
+    size = 2 * MiB
+    data = os.urandom(size)
+    url = fault_server.add_file("/disk.raw", data)
+    secret = tmp_path / "secret.raw"
+    secret.write_bytes(b"host secret\n" * (size // 12) + bytes(size % 12))
+    dest = tmp_path / "out" / "disk.qcow2"
+    dest.parent.mkdir()
+    partial = dest.with_name("disk.qcow2.part")
+    made = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(secret), "-F", "raw", str(partial)])
+    assert made.returncode == 0
+    identity = HttpRangeSource(url).describe().identity
+    record = journal.ResumeRecord(journal.sidecar_path(dest))
+    record.start(identity=identity, size=size, source="x", completed=[DataRange(0, size)], layout="qcow2")
+    record.close()
+    secret_before = secret.read_bytes()
+    fault_server.reset_stats()
+
+    result = download(HttpRangeSource(url), dest, fast_options(), into="qcow2")
+
+    assert result.bytes_resumed == 0 and fault_server.stats.bytes_served == size
+    assert identical(data, dest, tmp_path)
+    assert qemu.info(dest, "qcow2").backing_filename is None
+    assert secret.read_bytes() == secret_before
+
+
+def test_range_checker_names_the_range_whose_bytes_differ():
+    good = os.urandom(64 * KiB)
+    ranges = [DataRange(0, 32 * KiB), DataRange(32 * KiB, 32 * KiB)]
+    digests = {}
+    for r in ranges:
+        digest = range_digest()
+        digest.update(good[r.offset : r.end])
+        digests[r] = digest.hexdigest()
+    checker = RangeChecker(ranges, digests)
+    checker.feed(0, memoryview(good[: 40 * KiB]))
+    checker.feed(40 * KiB, memoryview(good[40 * KiB :]))
+    assert (checker.checked_ranges, checker.checked_bytes) == (2, 64 * KiB)
+
+    bad = bytearray(good)
+    bad[40 * KiB] ^= 1
+    checker = RangeChecker(ranges, digests)
+    with pytest.raises(WrittenBytesDifferError, match=f"bytes {32 * KiB}-{64 * KiB - 1} read back"):
+        checker.feed(0, memoryview(bytes(bad)))

@@ -2,7 +2,7 @@
 
 With PREFECT_API_URL set, the run is recorded on that server (and shows in its
 UI); without it, a temporary local server is started for the run, out of the
-terminal's reach (flows/local_server.py), and stopped at exit.
+terminal's reach (hyperexport/cli_server.py, started before Prefect is imported), and stopped at exit.
 
 SIGINT (Ctrl-C) or SIGTERM: every download and converter stops, subprocess
 trees are ended, the flow run ends Cancelled, partial downloads stay for the
@@ -13,6 +13,7 @@ A second signal exits at once.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import signal
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cancel, procs
+from .cli_server import TemporaryServer, configured_api_url
 from .errors import CancelledError, HyperExportError, InvalidInputError, PermanentError
 from .models import ConverterName, TargetFormat
 from .providers.contract import CliFlag
@@ -40,6 +42,7 @@ FLAGS = {
     "export.connections": "--connections",
     "export.bandwidth_limit_bps": "--bandwidth-limit",
     "export.keep_cloud_artifacts": "--keep-cloud-artifacts",
+    "export.stream": "--stream",
     "convert": "--convert",
     "converter": "--converter",
     "converter_config.binary_path": "--converter-binary",
@@ -108,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compress", type=int, default=0, metavar="0-9", help="compress qcow2 output (0: no)")
     parser.add_argument("--connections", type=int, help="parallel connections per disk download")
     parser.add_argument("--bandwidth-limit", type=int, metavar="BYTES_PER_S", help="cap download speed")
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="write raw disks straight into the qcow2/raw output as they download (one pass, no staged copy; "
+        "with --convert --converter qemu-img)",
+    )
     parser.add_argument(
         "--keep-cloud-artifacts", action="store_true",
         help="keep the snapshots, images and export objects the run created (default: remove them)",
@@ -184,7 +192,7 @@ def request_from_args(args: argparse.Namespace):
         source=source,
         export={
             "output_dir": args.output, "connections": args.connections, "bandwidth_limit_bps": args.bandwidth_limit,
-            "keep_cloud_artifacts": args.keep_cloud_artifacts,
+            "keep_cloud_artifacts": args.keep_cloud_artifacts, "stream": args.stream,
         },
         convert=args.convert,
         converter=args.converter,
@@ -311,25 +319,43 @@ def _interruptible(on_second: Callable[[], None]) -> Iterator[_Interrupts]:
 
 def _run(request, *, show_progress: bool, manifest: Path | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    # Without PREFECT_API_URL a temporary server runs the flow; its 20 s default start-up is too short on a busy host.
+    # Without PREFECT_API_URL a temporary server runs the flow; a busy host needs more than 20 s to start it.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # That server would report usage to Prefect: on a host without internet (most migration hosts) every run
     # would log "ERROR ... Failed to send telemetry". Users who want it set the variable to true.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Prefect is imported only here, never by the engine.
-    from flows.local_server import start_if_needed
-    from tasks.step import names
-
     cancel.reset()  # a process may run several commands (tests call main() in-process)
     server = None
+    if configured_api_url() is None:
+        # Started before anything else: it comes up while Prefect is imported and the request is checked.
+        # It stops when the process exits, after Prefect's log and event workers have sent what they hold
+        # (they drain at thread shutdown, before atexit): stopped earlier, they would wait on it for ever.
+        server = TemporaryServer().start()
+        atexit.register(server.stop)
+        os.environ["PREFECT_API_URL"] = server.api_url  # later commands of this process use it too
+        print(f"hyperexport: starting a temporary Prefect server on {server.api_url.removesuffix('/api')} for this "
+              "run (set PREFECT_API_URL to use a running server)", file=sys.stderr, flush=True)  # fmt: skip
+    return _run_with_server(request, server, show_progress=show_progress, manifest=manifest)
 
-    def kill_server() -> None:
-        if server is not None and server.server_process is not None:
-            server.server_process.kill()
 
-    with names(flag_for), _interruptible(kill_server) as interrupts:
+def _run_with_server(request, server: TemporaryServer | None, *, show_progress: bool, manifest: Path | None) -> int:
+    from .migration import conversion_plan, preflight
+
+    # Bad input fails here, in a second, before Prefect is imported; the flow checks the request again.
+    plan = conversion_plan(request) if manifest is not None else preflight(request)
+    where = manifest if manifest is not None else plan.provider.describe(plan.source_options())
+    print(f"hyperexport: {where} -> {plan.output_dir}", file=sys.stderr, flush=True)
+    # Prefect is imported only here, never by the engine.
+    from tasks.step import names
+
+    with names(flag_for), _interruptible(server.kill if server else lambda: None) as interrupts:
         received = interrupts.received
-        server = start_if_needed()
+        if server is not None:
+            timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+            try:
+                server.wait_ready(timeout)
+            except CancelledError:
+                pass
         if received:
             print(INTERRUPTED, file=sys.stderr)
             return 128 + received[0]

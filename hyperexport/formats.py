@@ -14,6 +14,8 @@ from .models import DiskFormat
 from .paths import require_regular_file
 
 _VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
+HEAD_BYTES = 4096
+TAIL_BYTES = 512
 
 
 # Image formats qemu-img knows but we do not accept: some name backing files, none may pass as raw.
@@ -61,12 +63,18 @@ def detect_format(path: Path) -> DiskFormat:
             raise InvalidInputError(f"{path} is a directory, not a disk image; point at the image or at an .ovf file") from None
         raise error from None
     with open(path, "rb") as handle:
-        head = handle.read(4096)
+        head = handle.read(HEAD_BYTES)
         size = st.st_size
         tail = b""
-        if size >= 512:
-            handle.seek(size - 512)
-            tail = handle.read(512)
+        if size >= TAIL_BYTES:
+            handle.seek(size - TAIL_BYTES)
+            tail = handle.read(TAIL_BYTES)
+    return format_of(head, tail, size, str(path))
+
+
+def format_of(head: bytes, tail: bytes, size: int, path: str) -> DiskFormat:
+    """The format of an image of ``size`` bytes from its first ``HEAD_BYTES`` and last ``TAIL_BYTES``
+    (``tail`` empty when it is shorter); ``path`` names it in messages."""
     if size == 0:
         raise InvalidInputError(f"{path} is empty (0 bytes), not a disk image; re-export or re-download it")
     if head.startswith(b"QFI\xfb"):

@@ -123,10 +123,17 @@ _QCOW2_EXT_DATA_FILE = 0x44415441
 _QCOW2_INCOMPAT_DATA_FILE = 1 << 2
 
 
+QCOW2_HEADER_BYTES = 64 * 1024
+
+
 def check_qcow2_header(path: Path) -> None:
     """Refuse a backing file or an external data file from the header itself, before qemu-img opens them."""
     with open(path, "rb") as handle:
-        header = handle.read(64 * 1024)
+        check_qcow2_header_bytes(handle.read(QCOW2_HEADER_BYTES), path)
+
+
+def check_qcow2_header_bytes(header: bytes, path: Path | str) -> None:
+    """``check_qcow2_header`` on the first ``QCOW2_HEADER_BYTES`` of an image (``path`` names it in messages)."""
     if len(header) < 72 or header[:4] != b"QFI\xfb":
         raise UnsafeImageError(f"{path} has a truncated qcow2 header; re-export or re-download it")
     version = _u32(header, 4)

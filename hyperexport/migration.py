@@ -40,6 +40,8 @@ from .providers import lifecycle
 from .providers.contract import Provider
 from .providers.registry import get_provider
 from .staging import STAGING_DIR_NAME, stage_disk, verify_disk
+from .streaming import stream_blockers
+from .transfer.nbd_export import daemon_binary
 from .validation import validate_conversion
 
 OUTPUT_FIELD = "export.output_dir"
@@ -119,7 +121,31 @@ def _checked(plan: ResolvedPlan) -> ResolvedPlan:
             f"the boot check boots qcow2 or raw disks, not {request.convert_options.target_format.value}; "
             "convert to qcow2 for the check, or leave it off", field="kvm.boot_check",
         )
+    if request.export.stream:
+        blockers = _stream_blockers(request)
+        if blockers:
+            raise InvalidInputError(
+                f"export.stream writes each raw disk straight into its output, which this run cannot do: "
+                f"{'; '.join(blockers)}", field="export.stream",
+            )  # fmt: skip
+        daemon_binary()  # qemu-storage-daemon writes a qcow2 output as it downloads
     return plan
+
+
+def _stream_blockers(request: MigrationRequest) -> list[str]:
+    options = request.convert_options
+    return stream_blockers(
+        convert=request.convert, converter=request.converter, target=options.target_format,
+        fix_guest=options.fix_guest, dry_run=options.dry_run, compression_level=options.compression_level,
+        custom_args=options.custom_args,
+    )  # fmt: skip
+
+
+def stream_target(plan: ResolvedPlan, disk_id: str) -> Path | None:
+    """Where the disk streams to, or None when the run stages and converts."""
+    if not plan.request.export.stream or _stream_blockers(plan.request):
+        return None
+    return output_path(plan.output_dir, disk_id, plan.convert_options.target_format.value)
 
 
 def prepare_output_dir(out: Path) -> None:
@@ -160,6 +186,7 @@ def stage(
         on_snapshot=on_snapshot,
         file_index=index + 1,
         total_files=len(export.disks),
+        stream_to=stream_target(plan, export.disks[index].id),
     )
 
 
@@ -199,7 +226,7 @@ def convert(plan: ResolvedPlan, manifest_path: Path, log: LogLine = discard) -> 
 def validate(plan: ResolvedPlan, disks: list[StagedDisk], conversion: ConversionResult) -> ValidationReport:
     outputs = _outputs(plan, disks)
     for disk, output in zip(disks, outputs):
-        if same_file(disk.path, output):
+        if disk.streamed is None and same_file(disk.path, output):
             raise ValidationError(
                 f"{disk.id}: the output {output} is the source itself; comparing it with itself would prove nothing. "
                 "Choose an output directory apart from the sources."

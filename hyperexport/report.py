@@ -70,15 +70,16 @@ def render_markdown(report: MigrationReport) -> str:
         f"- **Report:** `{report.report_path}`" if report.report_path else "",
         f"- **Converter:** {report.conversion.metadata.get('converter', '?')}" if report.conversion else "- **Converter:** not run",
         "",
-        "| disk | source | format | size | virtual size | output | check | size match | compare |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| disk | source | format | size | virtual size | output | check | size match | compare | proof |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, disk in enumerate(report.disks):
         v = verdicts.get(disk.id)
         out = f"`{outputs[i]}`" if i < len(outputs) else "-"
         lines.append(
             f"| {disk.id} | `{disk.path.name}` | {disk.format.value} | {_size(disk.size_bytes)} | {_size(disk.virtual_size_bytes)} "
-            f"| {out} | {v.check.value if v else '-'} | {v.virtual_size.value if v else '-'} | {v.compare.value if v else '-'} |"
+            f"| {out} | {v.check.value if v else '-'} | {v.virtual_size.value if v else '-'} | {v.compare.value if v else '-'} "
+            f"| {v.proof if v else '-'} |"
         )
     if report.domain:
         lines += ["", f"- **libvirt domain:** `{report.domain.xml_path}` ({report.domain.validation})"]

@@ -24,6 +24,7 @@ from .image_safety import check_vmdk_descriptor, inspect, read_vmdk_descriptor
 from .models import DiskFormat, DiskSource, ExportOptions, StagedDisk
 from .paths import check_relative_name, contained, require_regular_file
 from .progress import ProgressCallback, ProgressSnapshot, broadcast
+from .streaming import stream_disk
 from .transfer import ByteRangeSource, HttpRangeSource, TransferOptions, TransferResult, download
 from .transfer.defaults import TransferDefaults
 
@@ -142,9 +143,11 @@ def stage_disk(
     on_snapshot: Callable[[ProgressSnapshot], None] | None = None,
     file_index: int = 1,
     total_files: int = 1,
+    stream_to: Path | None = None,
 ) -> StagedDisk:
     """Stage one disk through the one seam: ``open_source`` (the provider's ``open_disk``) gives a local path,
-    read in place, or a byte source, downloaded into ``source/<disk id>/``."""
+    read in place, or a byte source, downloaded into ``source/<disk id>/``. With ``stream_to`` (the disk's
+    output), a raw byte source is written straight into it instead (``streaming``)."""
     started = time.monotonic()
     fetched = 0
     check_relative_name(disk.file_name, f"file name of disk {disk.id}", plain=True)
@@ -157,6 +160,14 @@ def stage_disk(
         for callback in filter(None, [progress or export_options.progress_callback]):
             callback(size, size, disk.file_name, file_index, total_files)
     else:
+        if stream_to is not None:
+            streamed = stream_disk(
+                disk, opened, stream_to, transfer_options(export_options, defaults),
+                progress=progress or export_options.progress_callback, on_snapshot=broadcast(on_snapshot),
+                file_index=file_index, total_files=total_files,
+            )  # fmt: skip
+            if streamed is not None:
+                return streamed
         directory = staged_dir(export_options, disk)
         dest = contained(directory.parent, f"{disk.id}/{disk.file_name}", f"file name of disk {disk.id}")
         result = _download(opened, dest, export_options, defaults, progress, on_snapshot, file_index, total_files)

@@ -13,7 +13,8 @@ from .models import CheckVerdict, DiskValidation, StagedDisk, ValidationOptions,
 def validate_disk(
     source: StagedDisk, output: Path, output_format: str, *, guest_modified: bool, options: ValidationOptions
 ) -> DiskValidation:
-    if same_file(source.path, output):
+    streamed = source.streamed is not None and same_file(source.path, output)
+    if not streamed and same_file(source.path, output):
         raise ValidationError(f"{source.id}: output {output} is the source file itself; refusing to compare it with itself")
     out_info = qemu.info(output, output_format)
     if options.check:
@@ -23,10 +24,13 @@ def validate_disk(
     else:
         check, check_evidence = CheckVerdict.skipped, "disabled by options"
     size_ok = out_info.virtual_size == source.virtual_size_bytes
-    if guest_modified:
-        compare, compare_evidence = CheckVerdict.skipped, "guest fixes changed the disk on purpose"
+    proof = "qemu-img compare"
+    if streamed:
+        compare, compare_evidence, proof = *_stream_verdict(source), "stream digests"
+    elif guest_modified:
+        compare, compare_evidence, proof = CheckVerdict.skipped, "guest fixes changed the disk on purpose", "none"
     elif not options.compare:
-        compare, compare_evidence = CheckVerdict.skipped, "disabled by options"
+        compare, compare_evidence, proof = CheckVerdict.skipped, "disabled by options", "none"
     else:
         compared = qemu.compare(source.path, source.format.qemu_format, output, output_format)
         compare = CheckVerdict.passed if compared.identical else CheckVerdict.failed
@@ -42,7 +46,25 @@ def validate_disk(
         output_virtual_size=out_info.virtual_size,
         compare=compare,
         compare_evidence=compare_evidence,
+        proof=proof,
     )
+
+
+def _stream_verdict(disk: StagedDisk) -> tuple[CheckVerdict, str]:
+    """A streamed disk was read back from its output once, range by range, against the digests its bytes
+    arrived with; the download fails on the first range that differs, so a staged streamed disk has passed."""
+    proof = disk.streamed
+    assert proof is not None
+    evidence = (
+        f"{proof.ranges_checked} ranges ({proof.bytes_checked} bytes) read back from the {proof.layout} output "
+        f"matched the xxh3-128 digests of the bytes as they arrived; {proof.bytes_sparse} bytes declared empty "
+        "by the source"
+    )
+    if proof.source_checksums:
+        evidence += f"; the source's own checksums matched: {', '.join(proof.source_checksums)}"
+    if proof.bytes_unchecked:
+        return CheckVerdict.skipped, evidence + f"; {proof.bytes_unchecked} bytes kept from an earlier run had no digest"
+    return CheckVerdict.passed, evidence
 
 
 def validate_conversion(

@@ -12,6 +12,7 @@ from .. import procs
 from ..errors import ConversionError, InsufficientSpaceError
 from ..fsutil import commit, partial_path
 from ..manifest import load_manifest
+from ..overlap import same_file
 from ..models import ConversionResult, ConverterCapabilities, ConverterConfig, ConvertOptions, DiskFormat, TargetFormat
 from ..models.provider_name import PROVIDER_NAMES
 from .base import LogLine, discard, output_path
@@ -52,6 +53,9 @@ class QemuImgConverter:
         for disk in manifest.disks:
             dest = output_path(out_dir, disk.id, options.target_format.value)
             outputs.append(dest)
+            if _already_written(Path(disk.local_path), disk.source_format.value, dest, options):
+                self.log(f"qemu-img: {dest} was written while it downloaded; nothing to convert")
+                continue
             self.log(f"qemu-img: {disk.local_path} ({disk.source_format.value}) -> {dest}")
             if options.dry_run:
                 continue
@@ -69,6 +73,12 @@ class QemuImgConverter:
             duration_seconds=time.monotonic() - started,
             metadata={"converter": self.name, "dry_run": options.dry_run, "planned_files": [str(p) for p in outputs]},
         )
+
+
+def _already_written(source: Path, source_format: str, dest: Path, options: ConvertOptions) -> bool:
+    """A disk streamed into its output (``streaming``) is the output: converting it onto itself would only
+    copy it again."""
+    return source_format == options.target_format.value and not options.dry_run and same_file(source, dest)
 
 
 def convert_disk(

@@ -8,7 +8,7 @@ from .conversion import (
     ConverterName,
     TargetFormat,
 )
-from .disks import DiskFormat, DiskSource, DiskType, StagedDisk
+from .disks import DiskFormat, DiskSource, DiskType, StagedDisk, StreamedDisk
 from .provider_name import PROVIDER_NAMES, ProviderName
 from .export import ExportOptions, ExportResult, NicInfo, Resource, VmInfo
 from .validation import CheckVerdict, DiskValidation, ValidationOptions, ValidationReport
@@ -31,6 +31,7 @@ __all__ = [
     "ProviderName",
     "Resource",
     "StagedDisk",
+    "StreamedDisk",
     "TargetFormat",
     "ValidationOptions",
     "ValidationReport",

@@ -49,6 +49,22 @@ class DiskSource(BaseModel):
     file_name: str = Field(description="File name the staged disk gets in the output directory.")
 
 
+class StreamedDisk(BaseModel):
+    """How a disk streamed straight into its output was proven: each range read back once from the output
+    and compared with the digest its bytes arrived with (no staged copy, no second read of the source)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layout: str = Field(description="qcow2 (written through NBD) or raw (the output file itself).")
+    ranges_checked: int = Field(ge=0)
+    bytes_checked: int = Field(ge=0, description="Data bytes read back and matched.")
+    bytes_unchecked: int = Field(ge=0, description="Bytes kept from an earlier run without a recorded digest.")
+    bytes_sparse: int = Field(ge=0, description="Bytes the source declared empty: holes, never fetched.")
+    source_checksums: list[str] = Field(
+        default_factory=list, description="Whole-object and per-range checksums of the source that matched."
+    )
+
+
 class StagedDisk(BaseModel):
     """A disk whose bytes are on the local filesystem, ready to convert."""
 
@@ -65,3 +81,6 @@ class StagedDisk(BaseModel):
     label: str | None = None
     download_seconds: float = 0.0
     bytes_fetched: int = 0
+    streamed: StreamedDisk | None = Field(
+        default=None, description="Set when the disk was written straight into its output while it downloaded."
+    )

@@ -72,6 +72,13 @@ class ExportOptions(BaseModel):
     bandwidth_limit_bps: int | None = Field(default=None, gt=0, title="Bandwidth limit (bytes/s)", description="Cap download speed (bytes/second).")
     validation: ValidationOptions = Field(default_factory=ValidationOptions)
     keep_cloud_artifacts: bool = Field(default=False, description="Keep snapshots and export objects the run created.")
+    stream: bool = Field(
+        default=False,
+        title="Stream into the output",
+        description="Write each raw disk straight into its qcow2 or raw output while it downloads: no staged copy, "
+        "no second pass, proven by reading the output back once. Needs the qemu-img converter, no guest fixes, no "
+        "compression and no dry run; disks in other formats are staged and converted as usual.",
+    )
     # Not part of the JSON schema, so that forms (the Prefect UI's) can be generated for models holding these options.
     progress_callback: SkipJsonSchema[Callable[[int, int, str, int, int], None] | None] = Field(
         default=None, exclude=True, description="callback(current, total, file_name, file_index, total_files)"

@@ -37,6 +37,12 @@ class DiskValidation(BaseModel):
     output_virtual_size: int
     compare: CheckVerdict
     compare_evidence: str = ""
+    proof: str = Field(
+        default="qemu-img compare",
+        description="How the output's content was shown to be the source's: 'qemu-img compare' (both read in "
+        "full), 'stream digests' (each range read back from the output against the digest it arrived with) or "
+        "'none' (compare skipped).",
+    )
 
     @property
     def passed(self) -> bool:

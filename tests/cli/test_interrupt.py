@@ -60,7 +60,7 @@ def test_ctrl_c_mid_download_exits_130_and_the_same_command_resumes(hyperexport,
     assert list(out.rglob("*.part")), "the partial download is gone"
     assert not list(out.glob("*.qcow2"))
     # The temporary server stopped with the command.
-    port = re.search(r"Starting temporary server on http://127\.0\.0\.1:(\d+)", output).group(1)
+    port = re.search(r"starting a temporary Prefect server on http://127\.0\.0\.1:(\d+)", output).group(1)
     try:
         httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
         raise AssertionError(f"the temporary server on port {port} outlived the command")

@@ -8,8 +8,9 @@ threads into the target (positional writes into a sparse file, or, with
 ``into="qcow2"``, NBD writes into a qcow2 image: ``qcow2_target``; holes and
 all-zero pieces are never written), read the output back as its contiguous
 prefix completes (whole-file hashes, and each range against the digest it
-arrived with), check the offered checksums, then sync and rename into place. On failure the partial file and sidecar stay for
-the next run; nothing ever appears under the final name.
+arrived with), check the offered checksums, then sync and rename into place.
+On failure the partial file and sidecar stay for the next run; nothing ever
+appears under the final name.
 
 A range that fails its own checksum is read again (``integrity_rereads``); a
 source that changed during the download (``SourceChangedError``: another
@@ -42,9 +43,8 @@ from ..progress import ProgressCallback, ProgressMeter, SnapshotCallback
 from . import journal
 from . import ranges as R
 from .fetch import RangeFetcher
-from .hasher import FileHasher, Frontier
+from .hasher import FileHasher, Frontier, RangeChecker, WrittenBytesDifferError
 from .options import TransferOptions
-from .hasher import RangeChecker, WrittenBytesDifferError
 from .plan import Plan, make_plan
 from .qcow2_target import Qcow2Target
 from .relay import ProgressRelay

@@ -102,3 +102,12 @@ def format_of(head: bytes, tail: bytes, size: int, path: str) -> DiskFormat:
                "; if it came from a URL, the URL probably needs authentication or points at the wrong file")
         )
     return DiskFormat.raw
+
+
+def refuse_mislabelled(declared: DiskFormat | None, detected: DiskFormat, name: str | Path) -> None:
+    """A disk said to be of a container format whose bytes have no header of it is damaged or mislabelled."""
+    if declared is not None and declared is not detected and detected is DiskFormat.raw:
+        raise InvalidInputError(
+            f"{name} should be a {declared.value} image but has no {declared.value} header; "
+            "it is truncated, corrupt or mislabelled. Re-export or re-download it."
+        )

@@ -122,7 +122,7 @@ def _checked(plan: ResolvedPlan) -> ResolvedPlan:
             "convert to qcow2 for the check, or leave it off", field="kvm.boot_check",
         )
     if request.export.stream:
-        blockers = _stream_blockers(request)
+        blockers = stream_blockers(request.convert, request.converter, request.convert_options)
         if blockers:
             raise InvalidInputError(
                 f"export.stream writes each raw disk straight into its output, which this run cannot do: "
@@ -132,18 +132,10 @@ def _checked(plan: ResolvedPlan) -> ResolvedPlan:
     return plan
 
 
-def _stream_blockers(request: MigrationRequest) -> list[str]:
-    options = request.convert_options
-    return stream_blockers(
-        convert=request.convert, converter=request.converter, target=options.target_format,
-        fix_guest=options.fix_guest, dry_run=options.dry_run, compression_level=options.compression_level,
-        custom_args=options.custom_args,
-    )  # fmt: skip
-
-
 def stream_target(plan: ResolvedPlan, disk_id: str) -> Path | None:
-    """Where the disk streams to, or None when the run stages and converts."""
-    if not plan.request.export.stream or _stream_blockers(plan.request):
+    """Where the disk streams to, or None when the run stages and converts (preflight refused a plan that
+    asks to stream and cannot)."""
+    if not plan.request.export.stream:
         return None
     return output_path(plan.output_dir, disk_id, plan.convert_options.target_format.value)
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Literal
 
 from . import cancel, qemu
 from .errors import InvalidInputError, UnsafeImageError
-from .formats import detect_format
+from .formats import detect_format, refuse_mislabelled
 from .image_safety import check_vmdk_descriptor, inspect, read_vmdk_descriptor
 from .models import DiskFormat, DiskSource, ExportOptions, StagedDisk
 from .paths import check_relative_name, contained, require_regular_file
@@ -193,11 +193,7 @@ def stage_disk(
 def verify_disk(path: Path, declared: DiskFormat | None) -> tuple[DiskFormat, qemu.ImageInfo]:
     """The disk's real format and qemu-img's description of it, once qemu-img has found it readable and consistent."""
     fmt = detect_format(path)
-    if declared is not None and declared is not fmt and fmt is DiskFormat.raw:
-        raise InvalidInputError(
-            f"{path} should be a {declared.value} image but has no {declared.value} header; "
-            "it is truncated, corrupt or mislabelled. Re-export or re-download it."
-        )
+    refuse_mislabelled(declared, fmt, path)
     info = inspect(path, fmt.qemu_format)
     if fmt in _CHECKABLE:
         result = qemu.check(path, fmt.qemu_format)

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError
-from .formats import HEAD_BYTES, TAIL_BYTES, format_of
+from .formats import HEAD_BYTES, TAIL_BYTES, format_of, refuse_mislabelled
 from .image_safety import QCOW2_HEADER_BYTES, check_qcow2_header_bytes
 from .models import DiskFormat, DiskSource, StagedDisk, StreamedDisk, TargetFormat
-from .models.conversion import ConverterName
+from .models.conversion import ConverterName, ConvertOptions
 from .transfer import ByteRangeSource, TransferOptions, download
 from .transfer.retry import call_with_retry
 from .transfer.target import Layout
@@ -29,23 +28,23 @@ log = logging.getLogger(__name__)
 SECTOR = 512
 
 
-def stream_blockers(*, convert: bool, converter: ConverterName, target: TargetFormat, fix_guest: bool,
-                    dry_run: bool, compression_level: int, custom_args: list[str]) -> list[str]:  # fmt: skip
+def stream_blockers(convert: bool, converter: ConverterName, options: ConvertOptions) -> list[str]:
     """Why a run cannot stream its disks into their outputs (empty: it can)."""
     blockers = []
+    target = options.target_format
     if not convert:
         blockers.append("it does not convert (add --convert)")
     if converter is not ConverterName.qemu_img:
         blockers.append(f"the {converter.value} converter reads a finished disk (use --converter qemu-img)")
     if target not in (TargetFormat.qcow2, TargetFormat.raw):
         blockers.append(f"a {target.value} output is written by qemu-img convert only (use --format qcow2 or raw)")
-    if fix_guest:
+    if options.fix_guest:
         blockers.append("guest fixes change a finished disk (leave out --fix)")
-    if dry_run:
+    if options.dry_run:
         blockers.append("a dry run writes no output")
-    if compression_level:
+    if options.compression_level:
         blockers.append("a compressed qcow2 is written by qemu-img convert only (leave out --compress)")
-    if custom_args:
+    if options.custom_args:
         blockers.append("custom qemu-img arguments need qemu-img convert")
     return blockers
 
@@ -70,7 +69,7 @@ def sniff_format(source: ByteRangeSource, options: TransferOptions, name: str) -
     head = _read(source, 0, min(HEAD_BYTES, info.size), options) if info.size else b""
     tail = _read(source, info.size - TAIL_BYTES, TAIL_BYTES, options) if info.size >= TAIL_BYTES else b""
     fmt = format_of(head, tail, info.size, name)
-    if fmt is DiskFormat.qcow2:
+    if fmt is DiskFormat.qcow2:  # only then is the longer read worth it
         check_qcow2_header_bytes(_read(source, 0, min(QCOW2_HEADER_BYTES, info.size), options), name)
     return fmt, info.size
 
@@ -94,11 +93,7 @@ def stream_disk(
             "not a whole number of sectors (a qcow2's size is)")  # fmt: skip
         log.info("%s is %s: staged and converted, not streamed", disk.file_name, why)
         return None
-    if disk.format not in (None, DiskFormat.raw):
-        raise InvalidInputError(
-            f"disk {disk.id} should be a {disk.format.value} image but has no {disk.format.value} header; it is "
-            "truncated, corrupt or mislabelled. Re-export or re-download it."
-        )
+    refuse_mislabelled(disk.format, DiskFormat.raw, disk.file_name)
     layout: Layout = "qcow2" if output.suffix == ".qcow2" else "raw"
     started = time.monotonic()
     result = download(

@@ -13,8 +13,9 @@ from .models import CheckVerdict, DiskValidation, StagedDisk, ValidationOptions,
 def validate_disk(
     source: StagedDisk, output: Path, output_format: str, *, guest_modified: bool, options: ValidationOptions
 ) -> DiskValidation:
-    streamed = source.streamed is not None and same_file(source.path, output)
-    if not streamed and same_file(source.path, output):
+    itself = same_file(source.path, output)
+    streamed = itself and source.streamed is not None
+    if itself and not streamed:
         raise ValidationError(f"{source.id}: output {output} is the source file itself; refusing to compare it with itself")
     out_info = qemu.info(output, output_format)
     if options.check:

@@ -51,10 +51,9 @@ class FetchStats:
 ZERO_BLOCK = 64 * 1024
 
 
-def data_spans(piece: Buffer, position: int) -> list[tuple[int, int, bool]]:
-    """``piece`` (at ``position``) as ``(start, end, is_data)`` spans within it, split at ``ZERO_BLOCK``
+def data_spans(view: memoryview, position: int) -> list[tuple[int, int, bool]]:
+    """``view`` (bytes, at ``position``) as ``(start, end, is_data)`` spans within it, split at ``ZERO_BLOCK``
     boundaries of the disk and merged: a piece that is all data or all zeros is one span."""
-    view = memoryview(piece).cast("B") if not isinstance(piece, memoryview) or piece.format != "B" else piece
     n = view.nbytes
     spans: list[tuple[int, int, bool]] = []
     start = 0

@@ -110,13 +110,24 @@ def warmed_env(work: Path) -> dict[str, str]:
     is paid once per PREFECT_HOME and is printed on its own in the start-up section, not hidden in every row.
     """
     env = clean_env()
-    tiny = work / "warm.raw"
-    tb.make_sparse(tiny, 16 * tb.MiB, 1 * tb.MiB, 0.5)
-    first_output_and_end([str(HYPEREXPORT), "--provider", "local", "--vm", str(tiny), "--output",
-                          str(work / "warm-out"), "--convert", "--converter", "qemu-img", "--no-progress"], env)  # fmt: skip
+    tiny = tiny_disk(work / "warm.raw")
+    convert_tiny(tiny, work / "warm-out", env)
     shutil.rmtree(work / "warm-out")
     tiny.unlink()
     return env
+
+
+def tiny_disk(path: Path) -> Path:
+    """The 16 MiB raw disk (half its 1 MiB blocks data) the start-up figures are measured on."""
+    tb.make_sparse(path, 16 * tb.MiB, 1 * tb.MiB, 0.5)
+    return path
+
+
+def convert_tiny(tiny: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
+    """``hyperexport --convert`` of ``tiny`` from its local path into ``out`` (emptied first): first byte, end."""
+    shutil.rmtree(out, ignore_errors=True)
+    return first_output_and_end([str(HYPEREXPORT), "--provider", "local", "--vm", str(tiny), "--output", str(out),
+                                 "--convert", "--converter", "qemu-img", "--no-progress"], env)  # fmt: skip
 
 
 def first_output_and_end(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -157,25 +168,19 @@ def start_prefect_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 
 def startup(work: Path) -> list[tuple[str, float, float]]:
-    tiny = work / "tiny.raw"
-    tb.make_sparse(tiny, 16 * tb.MiB, 1 * tb.MiB, 0.5)
+    tiny = tiny_disk(work / "tiny.raw")
     env = clean_env()
     rows = []
     for _ in range(3):
         rows.append(("hyperexport --help", *first_output_and_end([str(HYPEREXPORT), "--help"], env)))
 
-    def convert(out: str, run_env: dict[str, str]) -> tuple[float, float]:
-        shutil.rmtree(work / out, ignore_errors=True)
-        return first_output_and_end([str(HYPEREXPORT), "--provider", "local", "--vm", str(tiny), "--output",
-                                     str(work / out), "--convert", "--converter", "qemu-img", "--no-progress"], run_env)  # fmt: skip
-
     for label in ("fresh PREFECT_HOME", "second run"):
-        rows.append((f"tiny --convert, temporary server, {label}", *convert("tiny-temp", env)))
+        rows.append((f"tiny --convert, temporary server, {label}", *convert_tiny(tiny, work / "tiny-temp", env)))
     server, url = start_prefect_server(env)
     try:
         with_server = dict(env, PREFECT_API_URL=url)
         for _ in range(2):
-            rows.append(("tiny --convert, PREFECT_API_URL set", *convert("tiny-server", with_server)))
+            rows.append(("tiny --convert, PREFECT_API_URL set", *convert_tiny(tiny, work / "tiny-server", with_server)))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)

@@ -3,13 +3,14 @@ imported.
 
 Importing Prefect takes seconds, and so does the server's own start-up: started first, the server comes up
 while the command imports Prefect and checks the request, instead of after. It is the server Prefect itself
-would start for the run (uvicorn on ``prefect.server.api.server:create_app``, UI off, marked ephemeral), with
-two differences:
+would start for the run (uvicorn on Prefect's ``create_app``, UI off, marked ephemeral), with three differences:
 
 - it runs in a session of its own, so Ctrl-C reaches only the command (in the command's process group it died
   while the flow still needed it to record the interruption, and the command ended with tracebacks minutes
   later), and it is sent SIGTERM if the command dies, even by SIGKILL;
-- ``PREFECT_API_URL`` names it for the run, so every Prefect client of the process uses it.
+- ``PREFECT_API_URL`` names it for the run, so every Prefect client of the process uses it;
+- the app is ``deployments/server_app.py``'s: a request the server answers 503 ("database is locked") is run
+  again within the server after milliseconds, instead of by Prefect's client after its 2 s back-off.
 
 Nothing here imports Prefect.
 """
@@ -78,7 +79,7 @@ class TemporaryServer:
         app_dir = Path(next(iter(spec.submodule_search_locations))).parent
         self.process = subprocess.Popen(  # noqa: PLW1509 - preexec_fn runs before any thread of ours touches the child
             [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory",
-             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+             "deployments.server_app:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env={**os.environ, **_SERVER_ENV}, stdin=subprocess.DEVNULL, start_new_session=True,
             preexec_fn=_die_with_parent,

@@ -114,6 +114,7 @@ def stream_disk(
         bytes_fetched=result.bytes_fetched,
         streamed=StreamedDisk(
             layout=layout, ranges_checked=result.read_back_ranges, bytes_checked=result.read_back_bytes,
+            bytes_zero=result.bytes_zero_unwritten,
             bytes_unchecked=result.read_back_unchecked_bytes, bytes_sparse=result.bytes_sparse,
             source_checksums=result.verified_checksums,
         ),  # fmt: skip

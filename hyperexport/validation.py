@@ -57,9 +57,9 @@ def _stream_verdict(disk: StagedDisk) -> tuple[CheckVerdict, str]:
     proof = disk.streamed
     assert proof is not None
     evidence = (
-        f"{proof.ranges_checked} ranges ({proof.bytes_checked} bytes) read back from the {proof.layout} output "
-        f"matched the xxh3-128 digests of the bytes as they arrived; {proof.bytes_sparse} bytes declared empty "
-        "by the source"
+        f"{proof.ranges_checked} ranges matched the xxh3-128 digests of the bytes as they arrived: "
+        f"{proof.bytes_checked} bytes read back from the {proof.layout} output, {proof.bytes_zero} bytes that "
+        f"arrived as zeros left as holes; {proof.bytes_sparse} bytes declared empty by the source"
     )
     if proof.source_checksums:
         evidence += f"; the source's own checksums matched: {', '.join(proof.source_checksums)}"

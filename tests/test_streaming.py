@@ -53,10 +53,15 @@ def test_a_raw_url_streams_into_its_output_in_one_pass(fmt, prefect_server, http
     (verdict,) = report["validation"]["disks"]
     assert verdict["proof"] == "stream digests" and verdict["compare"] == "passed"
     assert verdict["check"] == "passed"  # qemu-img check of the qcow2; a raw file has no checker and passes
-    ranges = disk.stat().st_size // (8 * MiB)  # the http(s) default range size
-    assert f"{ranges} ranges ({disk.stat().st_size} bytes) read back from the {fmt} output" in verdict["compare_evidence"]
+    size = disk.stat().st_size
+    ranges = size // (8 * MiB)  # the http(s) default range size
+    assert (
+        f"{ranges} ranges matched the xxh3-128 digests of the bytes as they arrived: {size // 4} bytes read back "
+        f"from the {fmt} output, {size - size // 4} bytes that arrived as zeros left as holes"
+    ) in verdict["compare_evidence"]
     (staged,) = report["disks"]
-    assert staged["streamed"]["bytes_checked"] == disk.stat().st_size and staged["sha256"] == f"sha256:{before}"
+    assert staged["streamed"]["bytes_checked"] == size // 4 and staged["streamed"]["bytes_zero"] == size - size // 4
+    assert staged["sha256"] == f"sha256:{before}"
     assert sha256(disk) == before
 
 

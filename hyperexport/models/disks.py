@@ -58,6 +58,11 @@ class StreamedDisk(BaseModel):
     layout: str = Field(description="qcow2 (written through NBD) or raw (the output file itself).")
     ranges_checked: int = Field(ge=0)
     bytes_checked: int = Field(ge=0, description="Data bytes read back and matched.")
+    bytes_zero: int = Field(
+        default=0, ge=0,
+        description="Fetched bytes that were all zeros: matched their digests as zeros, left as holes of the "
+        "fresh output, not read back.",
+    )
     bytes_unchecked: int = Field(ge=0, description="Bytes kept from an earlier run without a recorded digest.")
     bytes_sparse: int = Field(ge=0, description="Bytes the source declared empty: holes, never fetched.")
     source_checksums: list[str] = Field(

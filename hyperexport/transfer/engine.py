@@ -8,7 +8,8 @@ threads into the target (positional writes into a sparse file, or, with
 ``into="qcow2"``, NBD writes into a qcow2 image: ``qcow2_target``; holes and
 all-zero pieces are never written), read the output back as its contiguous
 prefix completes (whole-file hashes, and each range against the digest it
-arrived with), check the offered checksums, then sync and rename into place.
+arrived with; holes and unwritten zeros are hashed as zeros, not read), check
+the offered checksums, then sync and rename into place.
 On failure the partial file and sidecar stay for the next run; nothing ever
 appears under the final name.
 
@@ -43,7 +44,7 @@ from ..progress import ProgressCallback, ProgressMeter, SnapshotCallback
 from . import journal
 from . import ranges as R
 from .fetch import RangeFetcher
-from .hasher import FileHasher, Frontier, RangeChecker, WrittenBytesDifferError
+from .hasher import FileHasher, Frontier, KnownZeros, RangeChecker, WrittenBytesDifferError
 from .options import TransferOptions
 from .plan import Plan, make_plan
 from .qcow2_target import Qcow2Target
@@ -258,12 +259,13 @@ class _Download:
             frontier.add(extent.offset, extent.length)
         digests = dict(kept_digests)
         checker = RangeChecker(plan.chunks + kept_ranges, digests)
-        hasher = FileHasher(target.read_into, frontier, algorithms_for(expected), plan.holes, checker).start()
+        zeros = KnownZeros(plan.holes)
+        hasher = FileHasher(target.read_into, frontier, algorithms_for(expected), zeros, checker).start()
         abort = threading.Event()
         throttle = TokenBucket(self.options.bandwidth_limit_bps) if self.options.bandwidth_limit_bps else None
         fetcher = RangeFetcher(
             self.source, target, self.options, abort=abort, on_progress=meter.advance, throttle=throttle,
-            fresh_file=fresh,
+            fresh_file=fresh, on_unwritten_zeros=zeros.add,
         )  # fmt: skip
 
         def on_done(chunk: DataRange, digest: str) -> None:
@@ -324,7 +326,8 @@ class _Download:
             bytes_resumed=plan.resumed_bytes, bytes_sparse=plan.hole_bytes, sha256=whole["sha256"],
             duration_seconds=time.monotonic() - self.started, ranges_fetched=stats.ranges_fetched,
             ranges_skipped_sparse=len(plan.holes), retries=stats.retries, verified_checksums=verified,
-            layout=target.layout, read_back_ranges=checker.checked_ranges, read_back_bytes=checker.checked_bytes,
+            layout=target.layout, read_back_ranges=checker.checked_ranges,
+            read_back_bytes=checker.checked_bytes - zeros.added_bytes, bytes_zero_unwritten=zeros.added_bytes,
             read_back_unchecked_bytes=checker.unchecked_bytes + plan.resumed_bytes - sum(r.length for r in kept_ranges),
         )  # fmt: skip
 

@@ -82,6 +82,12 @@ class RangeFetcher:
     twice. A run-wide cancel (``hyperexport.cancel``) stops it at the next piece
     with ``CancelledError``. Every range's bytes are digested from memory as they
     arrive (``range_digest``), so what is later read back can be checked against them.
+
+    In a fresh file, the first attempt at a range leaves its all-zero blocks
+    unwritten; once that attempt succeeds, ``on_unwritten_zeros`` is told which
+    they were (before the range is reported done), so they need not be read back.
+    A retry writes its zeros: an unwritten block of a failed attempt may hold
+    bytes of it.
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class RangeFetcher:
         on_progress: Callable[[int], None],
         throttle: TokenBucket | None,
         fresh_file: bool,
+        on_unwritten_zeros: Callable[[list[DataRange]], None] | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -102,6 +109,7 @@ class RangeFetcher:
         self.on_progress = on_progress
         self.throttle = throttle
         self.fresh_file = fresh_file
+        self.on_unwritten_zeros = on_unwritten_zeros
         self.stats = FetchStats()
 
     def fetch(self, chunk: DataRange) -> str:
@@ -109,6 +117,7 @@ class RangeFetcher:
         reported = [0]  # progress high-water mark within this range
         attempt_no = [0]
         digest = [""]
+        unwritten: list[DataRange] = []
 
         def count_retry(state: RetryCallState) -> None:
             with self.stats.lock:
@@ -121,7 +130,9 @@ class RangeFetcher:
 
         def attempt() -> None:
             attempt_no[0] += 1
-            digest[0] = self._fetch_once(chunk, reported, skip_zeros=self.fresh_file and attempt_no[0] == 1)
+            unwritten.clear()
+            skip_zeros = self.fresh_file and attempt_no[0] == 1 and self.options.skip_zero_blocks
+            digest[0] = self._fetch_once(chunk, reported, unwritten if skip_zeros else None)
 
         try:
             retrying(self.options, self.abort, count_retry, rereads=self.options.integrity_rereads)(attempt)
@@ -134,10 +145,12 @@ class RangeFetcher:
             ) from None
         with self.stats.lock:
             self.stats.ranges_fetched += 1
+        if unwritten and self.on_unwritten_zeros is not None:
+            self.on_unwritten_zeros(unwritten)
         return digest[0]
 
-    def _fetch_once(self, chunk: DataRange, reported: list[int], *, skip_zeros: bool) -> str:
-        skip_zeros = skip_zeros and self.options.skip_zero_blocks
+    def _fetch_once(self, chunk: DataRange, reported: list[int], unwritten: list[DataRange] | None) -> str:
+        """One attempt; with ``unwritten``, zero blocks are not written but appended there (merged)."""
         position, end = chunk.offset, chunk.end
         digest = range_digest()
         iterator = iter(self.source.read_range(chunk.offset, chunk.length))
@@ -159,7 +172,7 @@ class RangeFetcher:
                 if self.throttle is not None:
                     self.throttle.consume(n, self.abort)
                 digest.update(piece)
-                self._write(piece, position, skip_zeros=skip_zeros)
+                self._write(piece, position, unwritten)
                 position += n
                 done = position - chunk.offset
                 if done > reported[0]:
@@ -176,11 +189,15 @@ class RangeFetcher:
             )
         return digest.hexdigest()
 
-    def _write(self, piece: Buffer, position: int, *, skip_zeros: bool) -> None:
-        """Write the data of ``piece``; its zero blocks are left as holes (``skip_zeros``) or zeroed."""
+    def _write(self, piece: Buffer, position: int, unwritten: list[DataRange] | None) -> None:
+        """Write the data of ``piece``; its zero blocks are zeroed, or left as holes and listed in ``unwritten``."""
         view = memoryview(piece).cast("B") if not isinstance(piece, memoryview) or piece.format != "B" else piece
         for start, end, data in data_spans(view, position):
             if data:
                 self.target.write(view[start:end], position + start)
-            elif not skip_zeros:
+            elif unwritten is None:
                 self.target.write_zeroes(position + start, end - start)
+            elif unwritten and unwritten[-1].end == position + start:
+                unwritten[-1] = DataRange(unwritten[-1].offset, unwritten[-1].length + end - start)
+            else:
+                unwritten.append(DataRange(position + start, end - start))

@@ -4,10 +4,13 @@
 final (written ranges, ranges kept from a previous run, and holes).
 ``FileHasher`` runs one thread per algorithm that reads the prefix back as it
 grows -- from the page cache, just behind the writers -- so when the last
-range lands only the tail remains to hash. Known holes are hashed from a zero
-buffer instead of being read (reading a hole fills the page cache with zero
-pages). Every block read or hashed looks at the run-wide cancel flag first, so
-hashing a huge file stops within one block of a SIGINT.
+range lands only the tail remains to hash. Known zeros (``KnownZeros``) are
+hashed from a zero buffer instead of being read: the holes the source declared,
+and the all-zero pieces of fetched ranges that were left unwritten in a fresh
+output (reading them back would move gigabytes of zeros through qemu's NBD
+server, or fill the page cache with zero pages). Every block read or hashed
+looks at the run-wide cancel flag first, so hashing a huge file stops within one
+block of a SIGINT.
 
 ``RangeChecker`` rides along with the first algorithm: it digests each range as
 it is read back and compares it with the digest the range's bytes arrived with,
@@ -70,6 +73,36 @@ class Frontier:
             return position if self._aborted else self._frontier
 
 
+class KnownZeros:
+    """Disjoint ranges of the output known to read as zeros, growing while the download runs. Thread-safe; a
+    range must be added before the frontier passes it (the fetcher adds a range's unwritten zeros before the
+    range is marked final)."""
+
+    def __init__(self, ranges: Sequence[DataRange] = ()) -> None:
+        self._ranges = sorted(ranges)
+        self._starts = [r.offset for r in self._ranges]
+        self._lock = threading.Lock()
+        self.added_bytes = 0  # bytes added after construction: fetched zeros left unwritten
+
+    def add(self, ranges: Sequence[DataRange]) -> None:
+        with self._lock:
+            for r in ranges:
+                i = bisect.bisect_left(self._starts, r.offset)
+                self._starts.insert(i, r.offset)
+                self._ranges.insert(i, r)
+                self.added_bytes += r.length
+
+    def extent_at(self, position: int, limit: int) -> tuple[int, int]:
+        """``(zeros_end, data_end)``: where the known zeros at ``position`` end (``position`` if none) and
+        where the bytes to read from ``position`` end (at the next known zeros), both capped at ``limit``."""
+        with self._lock:
+            i = bisect.bisect_right(self._starts, position) - 1
+            if i >= 0 and position < self._ranges[i].end:
+                return min(self._ranges[i].end, limit), position
+            following = self._starts[i + 1] if i + 1 < len(self._ranges) else limit
+            return position, min(following, limit)
+
+
 class WrittenBytesDifferError(TransferError):
     """What was read back from the output is not what arrived from the source."""
 
@@ -126,19 +159,18 @@ class FileHasher:
     """Hash ``reader`` (an fd, or ``read_into(view, offset)``) from offset 0 to ``frontier.size`` as the
     frontier advances.
 
-    ``holes``: sorted, disjoint ranges known to be zeros; they are not read. ``checker``: a ``RangeChecker``
-    fed by the first algorithm's thread.
+    ``zeros``: ranges known to be zeros; they are not read. ``checker``: a ``RangeChecker`` fed by the first
+    algorithm's thread.
     """
 
     def __init__(
-        self, reader: int | Reader, frontier: Frontier, algorithms: list[str], holes: Sequence[DataRange] = (),
+        self, reader: int | Reader, frontier: Frontier, algorithms: list[str], zeros: KnownZeros | None = None,
         checker: RangeChecker | None = None,
     ) -> None:  # fmt: skip
         self._read = fd_reader(reader) if isinstance(reader, int) else reader
         self._checker = checker
         self._frontier = frontier
-        self._holes = list(holes)
-        self._hole_starts = [h.offset for h in self._holes]
+        self._zeros = zeros if zeros is not None else KnownZeros()
         self._hashers = {alg: new_hasher(alg) for alg in algorithms}
         self._errors: list[BaseException] = []
         self._threads = [
@@ -164,7 +196,7 @@ class FileHasher:
                     return  # aborted
                 while position < limit:
                     cancel.raise_if_cancelled()
-                    hole_end, data_end = self._extent_at(position, limit)
+                    hole_end, data_end = self._zeros.extent_at(position, limit)
                     if hole_end > position:
                         n = min(READ_BLOCK, hole_end - position)
                         hasher.update(zeros[:n])
@@ -182,15 +214,6 @@ class FileHasher:
                     position += got
         except BaseException as exc:  # noqa: BLE001 - reported by result()
             self._errors.append(exc)
-
-    def _extent_at(self, position: int, limit: int) -> tuple[int, int]:
-        """``(hole_end, data_end)``: where the hole at ``position`` ends (``position`` if none)
-        and where the data from ``position`` ends (the next hole), both capped at ``limit``."""
-        i = bisect.bisect_right(self._hole_starts, position) - 1
-        if i >= 0 and position < self._holes[i].end:
-            return min(self._holes[i].end, limit), position
-        following = self._hole_starts[i + 1] if i + 1 < len(self._holes) else limit
-        return position, min(following, limit)
 
     def abort(self) -> None:
         self._frontier.abort()

@@ -36,7 +36,14 @@ class TransferResult(BaseModel):
     read_back_ranges: int = Field(
         default=0, description="Ranges read back from the file that matched the digest they arrived with."
     )
-    read_back_bytes: int = Field(default=0, description="Bytes of those ranges.")
+    read_back_bytes: int = Field(
+        default=0, description="Bytes of those ranges read back from the file (their unwritten zeros are not)."
+    )
+    bytes_zero_unwritten: int = Field(
+        default=0,
+        description="Fetched bytes that were all zeros: left unwritten in the fresh file (holes), checked against "
+        "the range digests as zeros, not read back.",
+    )
     read_back_unchecked_bytes: int = Field(
         default=0, description="Data bytes kept from a previous run without a recorded digest (not checked)."
     )

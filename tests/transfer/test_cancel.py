@@ -11,7 +11,7 @@ from support.fault_server import FaultServer, fail_with
 
 from hyperexport.errors import CancelledError
 from hyperexport.transfer import DataRange, FileRangeSource, HttpRangeSource, download
-from hyperexport.transfer.hasher import FileHasher, Frontier
+from hyperexport.transfer.hasher import FileHasher, Frontier, KnownZeros
 
 from ._helpers import MiB, fast_options, leftovers, sha256
 
@@ -92,7 +92,7 @@ def test_hashing_a_huge_hole_stops_on_cancel(clean_cancel, tmp_path):
     try:
         frontier = Frontier(size)
         frontier.add(0, size)
-        hasher = FileHasher(fd, frontier, ["sha256"], [DataRange(0, size)]).start()
+        hasher = FileHasher(fd, frontier, ["sha256"], KnownZeros([DataRange(0, size)])).start()
         thread, outcome = _in_thread(hasher.result)
         time.sleep(0.2)
         assert _cancel_and_time(clean_cancel, thread) < 2.0

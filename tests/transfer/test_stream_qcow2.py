@@ -13,8 +13,10 @@ from hyperexport import qemu
 from hyperexport.transfer import HttpRangeSource, download
 from hyperexport.transfer.fetch import range_digest
 from hyperexport.transfer.hasher import RangeChecker, WrittenBytesDifferError
+from hyperexport.transfer.qcow2_target import Qcow2Target
 from hyperexport.transfer import journal
 from hyperexport.transfer.source import DataRange
+from support.fault_server import reset_after
 
 from ._helpers import KiB, MiB, fast_options, leftovers, sha256, sigkill_mid_download
 
@@ -55,11 +57,20 @@ def daemons_serving(image: Path) -> list[int]:
     return found
 
 
-def test_streamed_download_is_the_source_inside_a_sparse_qcow2(fault_server, tmp_path):
+def test_streamed_download_is_the_source_inside_a_sparse_qcow2(fault_server, tmp_path, monkeypatch):
     size = 8 * MiB
     data = quarter_data(size)
     url = fault_server.add_file("/disk.raw", data)
     dest = tmp_path / "disk.qcow2"
+    read_back = []  # what the hasher read from the image through qemu-storage-daemon
+    real_read_into = Qcow2Target.read_into
+
+    def counted_read_into(self, view, offset):
+        got = real_read_into(self, view, offset)
+        read_back.append(got)
+        return got
+
+    monkeypatch.setattr(Qcow2Target, "read_into", counted_read_into)
 
     result = download(HttpRangeSource(url), dest, fast_options(), into="qcow2")
 
@@ -67,13 +78,33 @@ def test_streamed_download_is_the_source_inside_a_sparse_qcow2(fault_server, tmp
     assert identical(data, dest, tmp_path)
     assert result.layout == "qcow2" and result.size == size and result.sha256 == sha256(data)
     assert result.verified_checksums == ["md5"]
-    # Every fetched range was read back from the image and matched the digest it arrived with.
+    # Every fetched range matched the digest it arrived with: its data read back from the image, its zeros
+    # (never written, holes of the fresh image) hashed as zeros without a read.
     assert result.read_back_ranges == result.ranges_fetched == size // (256 * KiB)
-    assert result.read_back_bytes == size and result.read_back_unchecked_bytes == 0
+    assert result.read_back_bytes == size // 4 and result.read_back_unchecked_bytes == 0
+    assert sum(read_back) == 2 * size // 4  # the data once for each whole-file hash: sha256, and the offered md5
+    assert result.bytes_zero_unwritten == size - size // 4
     # Zero pieces were never written: the image holds the quarter that is data, plus qcow2 metadata.
     assert dest.stat().st_blocks * 512 <= size // 4 + 1 * MiB
     assert qemu.check(dest, "qcow2").clean
     assert leftovers(dest) == ["disk.qcow2"] and daemons_serving(dest.with_name("disk.qcow2.part")) == []
+
+
+def test_a_zero_range_retried_after_a_reset_is_written_and_read_back(fault_server, tmp_path):
+    """The first attempt at a range leaves its zeros unwritten; if it fails, its retry writes them, and they
+    are read back like data: only a successful first attempt's zeros are trusted unread."""
+    piece = 256 * KiB
+    data = os.urandom(piece) + bytes(2 * piece) + os.urandom(piece)
+    url = fault_server.add_file("/disk.raw", data)
+    fault_server.add_fault(reset_after(piece // 2, offset=piece + 1))  # the first zero range, half-way
+    dest = tmp_path / "disk.qcow2"
+
+    result = download(HttpRangeSource(url), dest, fast_options(chunk_size=piece), into="qcow2")
+
+    assert identical(data, dest, tmp_path) and result.sha256 == sha256(data)
+    assert result.retries == 1
+    assert result.bytes_zero_unwritten == piece  # the second zero range only
+    assert result.read_back_bytes == 3 * piece and result.read_back_ranges == 4
 
 
 def test_streamed_download_killed_with_sigkill_resumes_and_ends_identical(fault_server, tmp_path):

@@ -260,17 +260,25 @@ class _Download:
         digests = dict(kept_digests)
         checker = RangeChecker(plan.chunks + kept_ranges, digests)
         zeros = KnownZeros(plan.holes)
+        chunks = set(plan.chunks)
+        unwritten_chunks: set[DataRange] = set()  # ranges whose every byte arrived as zeros and was left unwritten
+
+        def on_unwritten_zeros(spans: list[DataRange]) -> None:
+            zeros.add(spans)
+            if len(spans) == 1 and spans[0] in chunks:
+                unwritten_chunks.add(spans[0])
+
         hasher = FileHasher(target.read_into, frontier, algorithms_for(expected), zeros, checker).start()
         abort = threading.Event()
         throttle = TokenBucket(self.options.bandwidth_limit_bps) if self.options.bandwidth_limit_bps else None
         fetcher = RangeFetcher(
             self.source, target, self.options, abort=abort, on_progress=meter.advance, throttle=throttle,
-            fresh_file=fresh, on_unwritten_zeros=zeros.add,
+            fresh_file=fresh, on_unwritten_zeros=on_unwritten_zeros,
         )  # fmt: skip
 
         def on_done(chunk: DataRange, digest: str) -> None:
             digests[chunk] = digest
-            if target.sync_each_range:
+            if target.sync_each_range and chunk not in unwritten_chunks:  # (nothing of it to make durable)
                 target.sync()
             if record is not None:
                 record.add(chunk.offset, chunk.length, digest)

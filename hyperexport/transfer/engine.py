@@ -260,13 +260,12 @@ class _Download:
         digests = dict(kept_digests)
         checker = RangeChecker(plan.chunks + kept_ranges, digests)
         zeros = KnownZeros(plan.holes)
-        chunks = set(plan.chunks)
         unwritten_chunks: set[DataRange] = set()  # ranges whose every byte arrived as zeros and was left unwritten
 
-        def on_unwritten_zeros(spans: list[DataRange]) -> None:
+        def on_unwritten_zeros(chunk: DataRange, spans: list[DataRange]) -> None:
             zeros.add(spans)
-            if len(spans) == 1 and spans[0] in chunks:
-                unwritten_chunks.add(spans[0])
+            if spans == [chunk]:
+                unwritten_chunks.add(chunk)
 
         hasher = FileHasher(target.read_into, frontier, algorithms_for(expected), zeros, checker).start()
         abort = threading.Event()

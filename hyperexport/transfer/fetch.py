@@ -84,8 +84,9 @@ class RangeFetcher:
     arrive (``range_digest``), so what is later read back can be checked against them.
 
     In a fresh file, the first attempt at a range leaves its all-zero blocks
-    unwritten; once that attempt succeeds, ``on_unwritten_zeros`` is told which
-    they were (before the range is reported done), so they need not be read back.
+    unwritten; once that attempt succeeds, ``on_unwritten_zeros(range, blocks)``
+    is told which they were (before the range is reported done), so they need not
+    be read back.
     A retry writes its zeros: an unwritten block of a failed attempt may hold
     bytes of it.
     """
@@ -100,7 +101,7 @@ class RangeFetcher:
         on_progress: Callable[[int], None],
         throttle: TokenBucket | None,
         fresh_file: bool,
-        on_unwritten_zeros: Callable[[list[DataRange]], None] | None = None,
+        on_unwritten_zeros: Callable[[DataRange, list[DataRange]], None] | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -146,7 +147,7 @@ class RangeFetcher:
         with self.stats.lock:
             self.stats.ranges_fetched += 1
         if unwritten and self.on_unwritten_zeros is not None:
-            self.on_unwritten_zeros(unwritten)
+            self.on_unwritten_zeros(chunk, unwritten)
         return digest[0]
 
     def _fetch_once(self, chunk: DataRange, reported: list[int], unwritten: list[DataRange] | None) -> str:

@@ -73,7 +73,12 @@ def test_streamed_download_is_the_source_inside_a_sparse_qcow2(fault_server, tmp
     monkeypatch.setattr(Qcow2Target, "read_into", counted_read_into)
     flushes = []
     real_sync = Qcow2Target.sync
-    monkeypatch.setattr(Qcow2Target, "sync", lambda self: (flushes.append(1), real_sync(self))[1])
+
+    def counted_sync(self):
+        flushes.append(1)
+        real_sync(self)
+
+    monkeypatch.setattr(Qcow2Target, "sync", counted_sync)
 
     result = download(HttpRangeSource(url), dest, fast_options(), into="qcow2")
 

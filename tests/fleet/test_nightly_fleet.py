@@ -15,7 +15,6 @@ from support.fleet import (
     local_results_block,
     most_at_once,
     result_storage,
-    tag_limit,
 )
 from support.migrate import assert_identical
 from support.moto_aws import REGION
@@ -39,8 +38,7 @@ MiB = 2**20
 def fleet_config(fleet, tmp_path_factory):
     """For the module: a shared local-file-system result storage, the plan's limits, two workers running."""
     slug = local_results_block(tmp_path_factory.mktemp("shared-results"))
-    with result_storage(fleet.server, slug), tag_limit(fleet.server, "local", LIMITS["local"]), \
-            tag_limit(fleet.server, "aws", LIMITS["aws"]), fleet.worker("a"), fleet.worker("b"):  # fmt: skip
+    with result_storage(fleet.server, slug, limits=LIMITS), fleet.worker("a"), fleet.worker("b"):
         yield fleet
 
 

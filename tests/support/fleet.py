@@ -69,30 +69,23 @@ def bootstrap_ok(server, *args: str) -> str:
 
 
 @contextlib.contextmanager
-def result_storage(server, slug: str) -> Iterator[str]:
-    """``deployments.bootstrap --result-storage SLUG`` for a while; then the server's previous default again."""
+def result_storage(server, slug: str, *, limits: dict[str, int] | None = None) -> Iterator[str]:
+    """``deployments.bootstrap --result-storage SLUG [--limit TAG=N ...]`` for a while (one run: each costs seconds
+    of Prefect start-up); then the server's previous default and limits again, put back through the client."""
+    limits = limits or {}
     with client() as c:
         before = c.read_server_default_result_storage().default_result_storage_block_id
+        limits_before = {tag: c.read_concurrency_limit_by_tag(tag).concurrency_limit for tag in limits}
     try:
-        yield bootstrap_ok(server, "--result-storage", slug)
+        yield bootstrap_ok(server, "--result-storage", slug, *(f"--limit={tag}={n}" for tag, n in limits.items()))
     finally:
         with client() as c:
             if before:
                 c.update_server_default_result_storage(before)
             else:
                 c.clear_server_default_result_storage()
-
-
-@contextlib.contextmanager
-def tag_limit(server, tag: str, limit: int) -> Iterator[None]:
-    """``deployments.bootstrap --limit TAG=N`` for a while; then the limit it had."""
-    with client() as c:
-        before = c.read_concurrency_limit_by_tag(tag).concurrency_limit
-    bootstrap_ok(server, "--limit", f"{tag}={limit}")
-    try:
-        yield
-    finally:
-        bootstrap_ok(server, "--limit", f"{tag}={before}")
+            for tag, limit in limits_before.items():
+                c.create_concurrency_limit(tag=tag, concurrency_limit=limit)  # the API updates an existing tag's limit
 
 
 def local_results_block(directory: Path) -> str:

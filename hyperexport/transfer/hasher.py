@@ -2,9 +2,11 @@
 
 ``Frontier`` tracks the contiguous prefix ``[0, frontier)`` whose bytes are
 final (written ranges, ranges kept from a previous run, and holes).
-``FileHasher`` runs one thread per algorithm that reads the prefix back as it
-grows -- from the page cache, just behind the writers -- so when the last
-range lands only the tail remains to hash. Known zeros (``KnownZeros``) are
+``FileHasher`` reads the prefix back once as it grows -- from the page cache,
+just behind the writers -- and feeds every algorithm from that one read (a
+qcow2 output is read through qemu's NBD server: a second read per algorithm
+would double that traffic), so when the last range lands only the tail
+remains to hash. Known zeros (``KnownZeros``) are
 hashed from a zero buffer instead of being read: the holes the source declared,
 and the all-zero pieces of fetched ranges that were left unwritten in a fresh
 output (reading them back would move gigabytes of zeros through qemu's NBD
@@ -23,6 +25,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import os
+import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
@@ -155,13 +158,48 @@ def fd_reader(fd: int) -> Reader:
     return lambda view, offset: os.preadv(fd, [view], offset)
 
 
+class _Lane:
+    """One more algorithm, hashing in a thread of its own the blocks the reader has already read (hashlib lets go
+    of the GIL on large updates, so the algorithms run side by side). ``done`` is the sequence number of the last
+    block it finished with: the reader reuses a buffer only once every lane is past it."""
+
+    def __init__(self, algorithm: str, progress: threading.Condition) -> None:
+        self.hasher = new_hasher(algorithm)
+        self.done = -1
+        self.error: BaseException | None = None
+        self._progress = progress
+        self._queue: queue.SimpleQueue[tuple[int, memoryview] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name=f"transfer-hash-{algorithm}", daemon=True)
+
+    def put(self, seq: int, data: memoryview) -> None:
+        self._queue.put((seq, data))
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            seq, data = item
+            try:
+                if self.error is None:
+                    self.hasher.update(data)
+            except BaseException as exc:  # noqa: BLE001 - reported by FileHasher.result()
+                self.error = exc
+            with self._progress:
+                self.done = seq
+                self._progress.notify_all()
+
+
 class FileHasher:
     """Hash ``reader`` (an fd, or ``read_into(view, offset)``) from offset 0 to ``frontier.size`` as the
-    frontier advances.
+    frontier advances, reading each byte once whatever the number of algorithms.
 
-    ``zeros``: ranges known to be zeros; they are not read. ``checker``: a ``RangeChecker`` fed by the first
-    algorithm's thread.
+    One thread reads block after block behind the frontier and hashes it with the first algorithm (and the
+    ``checker``, a ``RangeChecker``); each further algorithm hashes the same buffers in a thread of its own, a
+    few blocks behind at most. ``zeros``: ranges known to be zeros; they are hashed from a zero buffer, not read.
     """
+
+    BUFFERS = 4  # blocks in flight between the reader and the slowest further algorithm
 
     def __init__(
         self, reader: int | Reader, frontier: Frontier, algorithms: list[str], zeros: KnownZeros | None = None,
@@ -171,24 +209,29 @@ class FileHasher:
         self._checker = checker
         self._frontier = frontier
         self._zeros = zeros if zeros is not None else KnownZeros()
-        self._hashers = {alg: new_hasher(alg) for alg in algorithms}
+        self._algorithms = list(algorithms)
+        self._first = new_hasher(self._algorithms[0])
+        self._progress = threading.Condition()
+        self._lanes = [_Lane(alg, self._progress) for alg in self._algorithms[1:]]
         self._errors: list[BaseException] = []
-        self._threads = [
-            threading.Thread(target=self._run, args=(alg,), name=f"transfer-hash-{alg}", daemon=True)
-            for alg in algorithms
-        ]
+        self._thread = threading.Thread(target=self._run, name=f"transfer-hash-{self._algorithms[0]}", daemon=True)
 
     def start(self) -> "FileHasher":
-        for thread in self._threads:
-            thread.start()
+        for lane in self._lanes:
+            lane.thread.start()
+        self._thread.start()
         return self
 
-    def _run(self, algorithm: str) -> None:
-        hasher = self._hashers[algorithm]
-        checker = self._checker if algorithm == next(iter(self._hashers)) else None
-        view = memoryview(bytearray(READ_BLOCK))
+    def _wait_for_lanes(self, seq: int) -> None:
+        """Until every further algorithm is done with block ``seq`` (or has failed)."""
+        with self._progress:
+            while any(lane.done < seq and lane.error is None for lane in self._lanes):
+                self._progress.wait()
+
+    def _run(self) -> None:
+        buffers = [memoryview(bytearray(READ_BLOCK)) for _ in range(self.BUFFERS if self._lanes else 1)]
         zeros = memoryview(bytes(READ_BLOCK))
-        position, size = 0, self._frontier.size
+        position, size, seq = 0, self._frontier.size, 0
         try:
             while position < size:
                 limit = self._frontier.wait_beyond(position)
@@ -198,32 +241,41 @@ class FileHasher:
                     cancel.raise_if_cancelled()
                     hole_end, data_end = self._zeros.extent_at(position, limit)
                     if hole_end > position:
-                        n = min(READ_BLOCK, hole_end - position)
-                        hasher.update(zeros[:n])
-                        if checker is not None:
-                            checker.feed(position, zeros[:n])
-                        position += n
-                        continue
-                    want = min(READ_BLOCK, data_end - position)
-                    got = self._read(view[:want], position)
-                    if got <= 0:
-                        raise OSError(f"short read at offset {position} while hashing")
-                    hasher.update(view[:got])
-                    if checker is not None:
-                        checker.feed(position, view[:got])
-                    position += got
+                        block = zeros[: min(READ_BLOCK, hole_end - position)]
+                    else:
+                        self._wait_for_lanes(seq - len(buffers))  # the buffer's last block is hashed by all
+                        view = buffers[seq % len(buffers)]
+                        got = self._read(view[: min(READ_BLOCK, data_end - position)], position)
+                        if got <= 0:
+                            raise OSError(f"short read at offset {position} while hashing")
+                        block = view[:got]
+                    for lane in self._lanes:
+                        lane.put(seq, block)
+                    self._first.update(block)
+                    if self._checker is not None:
+                        self._checker.feed(position, block)
+                    position += len(block)
+                    seq += 1
         except BaseException as exc:  # noqa: BLE001 - reported by result()
             self._errors.append(exc)
+        finally:
+            for lane in self._lanes:
+                lane.close()
+
+    def _join(self) -> None:
+        self._thread.join()
+        for lane in self._lanes:
+            lane.thread.join()
 
     def abort(self) -> None:
         self._frontier.abort()
-        for thread in self._threads:
-            thread.join()
+        self._join()
 
     def result(self) -> dict[str, str]:
         """Wait for every algorithm to reach the end; return ``{algorithm: hex digest}``."""
-        for thread in self._threads:
-            thread.join()
-        if self._errors:
-            raise self._errors[0]
-        return {alg: hasher.hexdigest() for alg, hasher in self._hashers.items()}
+        self._join()
+        errors = self._errors + [lane.error for lane in self._lanes if lane.error is not None]
+        if errors:
+            raise errors[0]
+        hashers = [self._first, *(lane.hasher for lane in self._lanes)]
+        return {alg: hasher.hexdigest() for alg, hasher in zip(self._algorithms, hashers, strict=True)}

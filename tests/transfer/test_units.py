@@ -142,3 +142,68 @@ def test_proxy_settings_follow_curl_rules(monkeypatch):
     monkeypatch.setenv("no_proxy", "*")  # lower case wins
     assert ProxySettings.from_env().proxy_for("http", "disks.example", 80) is None
     assert ProxySettings().proxy_for("http", "disks.example", 80) is None  # trust_env=False
+
+
+def test_every_whole_file_hash_comes_from_one_read_of_each_byte(tmp_path, monkeypatch):
+    """Three algorithms over 40 blocks, ten times the reader's buffers; md5 made slow, so the reader runs ahead
+    and must not reuse a buffer before md5 is done with it. The frontier advances out of order; a range of known
+    zeros is not read."""
+    import hashlib
+    import threading
+    import time
+
+    from hyperexport.transfer import hasher as hasher_module
+    from hyperexport.transfer.hasher import READ_BLOCK, FileHasher, Frontier, KnownZeros
+
+    class SlowMd5:
+        def __init__(self) -> None:
+            self._md5 = hashlib.md5()
+
+        def update(self, data) -> None:
+            time.sleep(0.005)  # the block must still hold its bytes after the reader has moved on
+            self._md5.update(data)
+
+        def hexdigest(self) -> str:
+            return self._md5.hexdigest()
+
+    real_new_hasher = hasher_module.new_hasher
+    monkeypatch.setattr(hasher_module, "new_hasher", lambda alg: SlowMd5() if alg == "md5" else real_new_hasher(alg))
+
+    size = 40 * READ_BLOCK + 12345
+    holes = [DataRange(3 * READ_BLOCK + 100, 2 * READ_BLOCK)]
+    data = bytearray(os.urandom(size))
+    for hole in holes:
+        data[hole.offset : hole.end] = bytes(hole.length)
+    path = tmp_path / "disk.raw"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    read = []
+    lock = threading.Lock()
+
+    def counting_reader(view, offset):
+        got = os.preadv(fd, [view], offset)
+        with lock:
+            read.append((offset, got))
+        return got
+
+    try:
+        frontier = Frontier(size)
+        hasher = FileHasher(counting_reader, frontier, ["sha256", "md5", "sha1"], KnownZeros(holes)).start()
+        for start, end in ((5, 8), (0, 3), (8, None), (3, 5)):  # in blocks, out of order, as ranges land
+            frontier.add(start * READ_BLOCK, (end * READ_BLOCK if end else size) - start * READ_BLOCK)
+        digests = hasher.result()
+    finally:
+        os.close(fd)
+
+    assert digests == {alg: hashlib.new(alg, data).hexdigest() for alg in ("sha256", "md5", "sha1")}
+    assert sum(got for _, got in read) == size - sum(h.length for h in holes)  # each data byte read once
+    assert len({offset for offset, _ in read}) == len(read)
+
+
+def test_an_aborted_hasher_with_several_algorithms_ends():
+    from hyperexport.transfer.hasher import FileHasher, Frontier
+
+    frontier = Frontier(1 << 30)
+    hasher = FileHasher(lambda view, offset: len(view), frontier, ["sha256", "md5"]).start()
+    frontier.add(0, 1 << 20)
+    hasher.abort()  # returns: the reader and every algorithm's thread have ended

@@ -163,8 +163,8 @@ class _Lane:
     of the GIL on large updates, so the algorithms run side by side). ``done`` is the sequence number of the last
     block it finished with: the reader reuses a buffer only once every lane is past it."""
 
-    def __init__(self, algorithm: str, progress: threading.Condition) -> None:
-        self.hasher = new_hasher(algorithm)
+    def __init__(self, algorithm: str, hasher, progress: threading.Condition) -> None:
+        self.hasher = hasher
         self.done = -1
         self.error: BaseException | None = None
         self._progress = progress
@@ -209,12 +209,12 @@ class FileHasher:
         self._checker = checker
         self._frontier = frontier
         self._zeros = zeros if zeros is not None else KnownZeros()
-        self._algorithms = list(algorithms)
-        self._first = new_hasher(self._algorithms[0])
+        self._hashers = {alg: new_hasher(alg) for alg in algorithms}
+        (first, self._first), *further = self._hashers.items()
         self._progress = threading.Condition()
-        self._lanes = [_Lane(alg, self._progress) for alg in self._algorithms[1:]]
+        self._lanes = [_Lane(alg, hasher, self._progress) for alg, hasher in further]
         self._errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, name=f"transfer-hash-{self._algorithms[0]}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"transfer-hash-{first}", daemon=True)
 
     def start(self) -> "FileHasher":
         for lane in self._lanes:
@@ -277,5 +277,4 @@ class FileHasher:
         errors = self._errors + [lane.error for lane in self._lanes if lane.error is not None]
         if errors:
             raise errors[0]
-        hashers = [self._first, *(lane.hasher for lane in self._lanes)]
-        return {alg: hasher.hexdigest() for alg, hasher in zip(self._algorithms, hashers, strict=True)}
+        return {alg: hasher.hexdigest() for alg, hasher in self._hashers.items()}

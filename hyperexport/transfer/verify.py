@@ -50,7 +50,7 @@ def compare(expected: dict[str, str], actual: dict[str, str], *, name: str) -> l
 
 
 def hash_file(path: Path, algorithms: list[str]) -> dict[str, str]:
-    """Hash a complete file (one reader thread per algorithm)."""
+    """Hash a complete file (read once, whatever the number of algorithms)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size

@@ -277,8 +277,8 @@ class _Download:
 
         def on_done(chunk: DataRange, digest: str) -> None:
             digests[chunk] = digest
-            if target.sync_each_range and chunk not in unwritten_chunks:  # (nothing of it to make durable)
-                target.sync()
+            if chunk not in unwritten_chunks:  # (nothing of it to settle)
+                target.settle()
             if record is not None:
                 record.add(chunk.offset, chunk.length, digest)
             frontier.add(chunk.offset, chunk.length)

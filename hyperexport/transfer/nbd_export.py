@@ -39,10 +39,17 @@ def daemon_binary() -> str:
     return found
 
 
-def daemon_command(image: Path, fmt: str, socket_path: str, *, writable: bool, connections: int) -> list[str]:
+def daemon_command(
+    image: Path, fmt: str, socket_path: str, *, writable: bool, connections: int, flush_to_disk: bool = True
+) -> list[str]:
+    """``flush_to_disk=False``: an NBD flush writes the daemon's caches (qcow2 L2 tables, refcounts) to the
+    file but does not fdatasync it (``cache.no-flush``): what was flushed survives the daemon's death (the
+    page cache keeps it), not the host's; the client fdatasyncs the file itself when it needs that."""
     # JSON arguments: a file name with commas needs no keyval escaping.
     file_node = {"driver": "file", "node-name": "file", "filename": str(image.absolute()), "read-only": not writable}
     fmt_node: dict = {"driver": fmt, "node-name": "fmt", "file": "file", "read-only": not writable}
+    if not flush_to_disk:
+        file_node["cache"] = fmt_node["cache"] = {"direct": False, "no-flush": True}
     if fmt == "qcow2":
         fmt_node["backing"] = None
     server = {"addr": {"type": "unix", "path": socket_path}, "max-connections": connections}
@@ -56,11 +63,13 @@ def daemon_command(image: Path, fmt: str, socket_path: str, *, writable: bool, c
 class ImageServer:
     """``start()`` serves ``image`` and returns the socket path (export ``EXPORT_NAME``); ``stop()`` ends it.
 
-    ``connections``: how many clients may be connected at once (the readiness probe is added).
+    ``connections``: how many clients may be connected at once (the readiness probe is added);
+    ``flush_to_disk``: as ``daemon_command`` takes it.
     """
 
-    def __init__(self, image: Path, fmt: str, *, writable: bool, connections: int) -> None:
+    def __init__(self, image: Path, fmt: str, *, writable: bool, connections: int, flush_to_disk: bool = True) -> None:
         self.image, self.fmt, self.writable, self.connections = image, fmt, writable, connections
+        self.flush_to_disk = flush_to_disk
         self._proc: subprocess.Popen | None = None
         self._private: tempfile.TemporaryDirectory | None = None
         self.socket_path = ""
@@ -77,7 +86,7 @@ class ImageServer:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
         cmd = daemon_command(self.image, self.fmt, self.socket_path, writable=self.writable,
-                             connections=self.connections + 1)  # fmt: skip
+                             connections=self.connections + 1, flush_to_disk=self.flush_to_disk)  # fmt: skip
         self._proc = procs.spawn(cmd, DAEMON_LIMITS, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             self._wait_ready(30.0)

@@ -21,9 +21,6 @@ _ZEROS = bytes(1024 * 1024)
 
 class Target(Protocol):
     layout: Layout
-    #: Whether a range must be synced before the resume record may say it is done (an image server that
-    #: keeps metadata in memory loses it when killed; the page cache of a raw file survives the process).
-    sync_each_range: bool
 
     def resumable_size(self) -> int | None:
         """The guest-visible size of what a previous run left, or None when nothing there can be resumed."""
@@ -40,8 +37,12 @@ class Target(Protocol):
 
     def read_into(self, view: memoryview, offset: int) -> int: ...
 
+    def settle(self) -> None:
+        """Everything written so far survives the death of any process of ours (it may still be only in the
+        page cache): a range is settled before the resume record may say it is done."""
+
     def sync(self) -> None:
-        """Everything written so far is on disk."""
+        """Everything written so far is on disk (survives the host's crash)."""
 
     def finish(self) -> None:
         """Synced and closed for writing: the partial file may be renamed into place."""
@@ -61,7 +62,6 @@ class FileTarget:
     """The partial file, written in place with positional writes; holes are never written."""
 
     layout: Layout = "raw"
-    sync_each_range = False
 
     def __init__(self, fd: int, partial_name: str) -> None:
         self.fd = fd
@@ -97,6 +97,9 @@ class FileTarget:
 
     def read_into(self, view: memoryview, offset: int) -> int:
         return os.preadv(self.fd, [view], offset)
+
+    def settle(self) -> None:
+        pass  # written with pwrite: already in the page cache, whatever happens to this process
 
     def sync(self) -> None:
         os.fdatasync(self.fd)

@@ -14,14 +14,15 @@ class TransferOptions(BaseModel):
     """How ``download`` moves bytes.
 
     Memory does not grow with the size of the object or with ``chunk_size``:
-    a range is streamed from the connection straight into the output file.
+    a range is streamed from the connection into the output file, gathered into 1 MiB writes.
     Worst case, roughly::
 
-        connections * 3 * read_size        socket read + HTTP parser buffer + piece being written
+        connections * 3 * read_size        socket read + HTTP parser buffer + piece being gathered
+      + connections * 1 MiB                write block of each connection's thread
       + 4 MiB * (1 + offered checksums)    read-back buffer of each whole-file hash thread
       + ~100 bytes per range               the range plan (12,800 ranges for 100 GiB at 8 MiB)
 
-    With the defaults (8 connections, 256 KiB reads) that is about 10 MiB on top
+    With the defaults (8 connections, 256 KiB reads) that is about 18 MiB on top
     of the interpreter and its imports (about 45 MiB); allocator slack roughly
     doubles it in practice: the 2 GiB benchmark peaks at about 75 MiB RSS.
 

@@ -176,3 +176,30 @@ def test_connections_read_large_blocks_from_the_socket(fault_server, tmp_path):
         source.close()
     assert b"".join([first, *rest]) == data
     assert max(len(p) for p in rest) > 64 * KiB
+
+
+def test_a_range_is_written_in_blocks_not_in_the_pieces_the_socket_returns(fault_server, tmp_path, monkeypatch):
+    """The source yields 16 KiB pieces; each 2 MiB range reaches the file as two 1 MiB writes (a system call,
+    or an NBD request and a qcow2 allocation, per write), zero blocks inside them still left as holes."""
+    from hyperexport.transfer.fetch import WRITE_BLOCK
+    from hyperexport.transfer.target import FileTarget
+
+    data = bytearray(os.urandom(8 * MiB))
+    data[3 * MiB : 3 * MiB + 512 * KiB] = bytes(512 * KiB)  # zeros across a write block, 64 KiB aligned
+    data = bytes(data)
+    url = fault_server.add_file("/blocks.raw", data)
+    writes: list[tuple[int, int]] = []
+    real_write = FileTarget.write
+
+    def counted_write(self, view, offset):
+        writes.append((offset, len(view)))
+        return real_write(self, view, offset)
+
+    monkeypatch.setattr(FileTarget, "write", counted_write)
+    dest = tmp_path / "blocks.raw"
+    result = download(HttpRangeSource(url), dest, fast_options(chunk_size=2 * MiB, read_size=16 * KiB))
+    assert dest.read_bytes() == data and result.sha256 == sha256(data)
+    whole_blocks = [(o, n) for o, n in writes if o % WRITE_BLOCK == 0 and n == WRITE_BLOCK]
+    assert len(whole_blocks) == 7  # the eight 1 MiB blocks, but the one holding the zeros
+    assert sorted((o, n) for o, n in writes if (o, n) not in whole_blocks) == [(3 * MiB + 512 * KiB, 512 * KiB)]
+    assert dest.stat().st_blocks * 512 <= 8 * MiB - 512 * KiB + 64 * KiB  # the zeros stayed a hole

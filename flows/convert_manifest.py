@@ -24,7 +24,7 @@ def adopt_manifest(manifest_path: Path, plan: migration.ResolvedPlan) -> tuple[P
     return migration.adopt_manifest(manifest_path, plan)
 
 
-@flow(name="convert-manifest", log_prints=True)
+@flow(name="convert-manifest", log_prints=True, persist_result=True)
 def convert_manifest(manifest_path: Path, request: migration.MigrationRequest) -> MigrationReport:
     """Like migrate-vm from the manifest on: detect provider, convert, validate, domain, boot check, report."""
     try:

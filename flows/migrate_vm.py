@@ -81,7 +81,7 @@ def check_request(request: migration.MigrationRequest) -> migration.ResolvedPlan
         raise named(error)  # noqa: B904 - the same exception, its message completed
 
 
-@flow(name="migrate-vm", flow_run_name=_run_name, log_prints=True, validate_parameters=True)
+@flow(name="migrate-vm", flow_run_name=_run_name, log_prints=True, validate_parameters=True, persist_result=True)
 def migrate_vm(request: RequestForm) -> MigrationReport:  # type: ignore[valid-type]
     """Migrate one VM to KVM: export, download, manifest, detect provider, convert, validate, report.
 

@@ -49,6 +49,10 @@ def test_flow_publishes_progress_and_summary_artifacts_and_tags_tasks(prefect_se
         assert_identical(raw, "raw", output)
 
     flow_run_id = state.state_details.flow_run_id
+    # The report is the flow's persisted result: what the API hands back for the run (to a client, and to the
+    # command line when the server rejects a resent Completed as a duplicate) loads, not MissingResult.
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(flow_run_id).state.result() == report
     runs = task_runs_by_name(flow_run_id)
     assert {"export", "download", "generate-manifest", "detect-provider", "convert", "validate", "report"} <= set(runs)
     for name in ("export", "download", "convert", "validate"):

@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE))
 import transfer_bench as tb  # noqa: E402 - the bench folder is not a package
 
 MARKER = "E2E_BENCH_NETNS"
-HYPEREXPORT = Path(sys.executable).parent / "hyperexport"
+HYPEREXPORT = tb.HYPEREXPORT
 
 
 class ScratchWatch(threading.Thread):
@@ -96,20 +96,13 @@ def compare(a: Path, a_fmt: str, b: Path) -> None:
         raise SystemExit(f"{b} is not identical to the source {a}")
 
 
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=tempfile.mkdtemp(prefix="e2e-prefect-home-"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1")  # fmt: skip
-    return env
-
-
 def warmed_env(work: Path) -> dict[str, str]:
     """A clean environment whose PREFECT_HOME has had one run: what a user's second and later runs see.
 
     The first run on a fresh PREFECT_HOME also creates Prefect's database (migrations, block types); that cost
     is paid once per PREFECT_HOME and is printed on its own in the start-up section, not hidden in every row.
     """
-    env = clean_env()
+    env = tb.prefect_env()
     tiny = tiny_disk(work / "warm.raw")
     convert_tiny(tiny, work / "warm-out", env)
     shutil.rmtree(work / "warm-out")
@@ -169,7 +162,7 @@ def start_prefect_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 def startup(work: Path) -> list[tuple[str, float, float]]:
     tiny = tiny_disk(work / "tiny.raw")
-    env = clean_env()
+    env = tb.prefect_env()
     rows = []
     for _ in range(3):
         rows.append(("hyperexport --help", *first_output_and_end([str(HYPEREXPORT), "--help"], env)))

@@ -21,6 +21,13 @@ sparse case serves a 4 GiB image where 10% of the 4 MiB blocks hold data and
 gives the engine that range list (bytes fetched vs bytes allocated), against a
 full download of the same image.
 
+The CLI as a user runs it, ``hyperexport --provider local --vm URL --output
+DIR`` (export, download, manifest; no conversion; Prefect's temporary server,
+on a PREFECT_HOME of its own that has had one run), is measured under both
+caps too, with its fixed cost: the best of two runs of the same command on a
+1 MiB file from the same server. The CLI's download is its wall time minus
+that fixed cost, compared to aria2c's wall time.
+
 Before the clients run, a cap check prints what one curl connection and eight
 parallel curl connections actually get, so the reader sees the cap bind per
 connection; a watcher reads ``/proc/net/tcp`` during every run and prints how
@@ -116,6 +123,9 @@ PORT_RANGE = (0x9D00, 0x9DFF)
 #: nginx's port inside the namespace (outside the client range).
 NETNS_SERVER_PORT = 8080
 RESTORE_CMD = "tc qdisc del dev lo root"
+HYPEREXPORT = Path(sys.executable).parent / "hyperexport"
+#: The file the CLI's fixed cost is measured on: its download takes milliseconds under either cap.
+TINY = 1 * MiB
 
 
 def parse_size(text: str) -> int:
@@ -390,6 +400,64 @@ def cap_check(url: str, size: int, rate: int, connections: int, port: int) -> tu
     return single, each, together
 
 
+# -- the CLI: what a user runs, with its fixed cost measured in the same go -----------
+def prefect_env() -> dict[str, str]:
+    """A user's environment for the CLI: none of this shell's PREFECT_ settings, a PREFECT_HOME of its own
+    (so Prefect's temporary server is started for each run, as when no PREFECT_API_URL is set)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=tempfile.mkdtemp(prefix="bench-prefect-home-"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1")  # fmt: skip
+    return env
+
+
+def cli_download(url: str, out: Path, env: dict[str, str], expected: str | None = None) -> dict:
+    """``hyperexport --provider local --vm URL --output OUT`` (export, download, manifest; no conversion),
+    timed; the staged disk is checked against ``expected`` (untimed) and removed."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [str(HYPEREXPORT), "--provider", "local", "--vm", url, "--output", str(out), "--no-progress"]
+    log = out.with_name(out.name + ".log")
+    with open(log, "wb") as stderr:
+        try:
+            run = run_timed(cmd, env=env, stderr=stderr)
+        except SystemExit:
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+    staged = list((out / "source").glob("disk-*/*"))
+    if len(staged) != 1:
+        raise SystemExit(f"hyperexport staged {staged}, expected one disk")
+    if expected is not None:
+        digest = hashlib.sha256()
+        with open(staged[0], "rb") as handle:
+            while block := handle.read(4 * MiB):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            raise SystemExit(f"hyperexport's download of {url} does not match the source")
+    shutil.rmtree(out)
+    return run
+
+
+def cli_fixed_cost(tiny_url: str, out: Path, env: dict[str, str]) -> float:
+    """The CLI's wall time around a download: the best of two runs on a ``TINY`` file (the first run on a
+    new PREFECT_HOME, which also creates Prefect's database, is a warm-up and not counted)."""
+    cli_download(tiny_url, out, env)
+    return min(cli_download(tiny_url, out, env)["wall"] for _ in range(2))
+
+
+def cli_row(url: str, tiny_url: str, out: Path, env: dict[str, str], port: int, expected: str) -> dict:
+    """The CLI's download of ``url``, with ``fixed`` (its fixed cost) and ``download`` (wall minus fixed)."""
+    fixed = cli_fixed_cost(tiny_url, out, env)
+    run = timed_tool("hyperexport CLI (download, no convert)", port, cli_download, url, out, env, expected)
+    run.update(fixed=fixed, download=run["wall"] - fixed)
+    return run
+
+
+def print_cli_ratio(cli: dict, aria: dict, mib: float, cap_name: str) -> None:
+    speed, a_speed = mib / cli["download"], mib / aria["wall"]
+    print(f"hyperexport CLI ({cap_name}): wall {cli['wall']:.2f} s, fixed cost {cli['fixed']:.2f} s (the CLI on a "
+          f"{TINY // MiB} MiB file), download {cli['download']:.2f} s = {speed:.1f} MiB/s; CLI download / aria2c = "
+          f"{speed / a_speed:.2f}; target >= 1.0: {'PASS' if speed >= a_speed else 'FAIL'}")  # fmt: skip
+
+
 def timed_tool(name: str, port: int, func, *fargs) -> dict:
     with ConnectionWatch(port) as watch:
         run = func(*fargs)
@@ -447,6 +515,7 @@ def main() -> None:
     parser.add_argument("--skip-curl", action="store_true", help="curl at one capped connection is the slow part")
     parser.add_argument("--skip-sparse", action="store_true")
     parser.add_argument("--skip-per-request", action="store_true", help="skip the run under nginx's limit_rate")
+    parser.add_argument("--skip-cli", action="store_true", help="skip the hyperexport CLI rows")
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where to put files (default: a temp dir in /var/tmp)"
     )
@@ -475,6 +544,8 @@ def main() -> None:
     try:
         print(f"generating {args.size / GiB:.2f} GiB test file in {www} ...", flush=True)
         expected = make_file(www / "disk.raw", args.size)
+        make_file(www / "tiny.raw", TINY)
+        env = prefect_env()
         nginx = start_nginx(work / "nginx", www, port, request_rate=rate)
         url = f"http://127.0.0.1:{port}/disk.raw"
         where = "private network namespace" if private else "host loopback"
@@ -494,6 +565,10 @@ def main() -> None:
                         "--auto-file-renaming=false", "-d", str(out), "-o", "aria.raw", url]  # fmt: skip
             aria = timed_tool("aria2c -x8 -s8 -k1M", port, external, aria_cmd, out / "aria.raw")
             rows.append(aria)
+            cli = None
+            if not args.skip_cli:
+                cli = cli_row(url, url.replace("/disk.raw", "/tiny.raw"), out / "cli", env, port, expected)
+                rows.append(cli)
             curl = None
             if not args.skip_curl:
                 curl_cmd = ["curl", "-sS", "-o", str(out / "curl.raw"), url]
@@ -539,8 +614,10 @@ def main() -> None:
             checks = [("engine >= 1.0 x aria2c (wall)", e_wall >= a_speed)]
         checks.append(("engine peak RSS <= 200 MiB", eng["rss_kib"] <= 200 * 1024))
         print("targets: " + "; ".join(f"{name}: {'PASS' if ok else 'FAIL'}" for name, ok in checks))
+        if cli is not None:
+            print_cli_ratio(cli, aria, mib, "per-connection cap")
         if not args.skip_per_request:
-            per_request(url.replace("/disk.raw", "/per-request/disk.raw"), out, port, conns, args, expected)
+            per_request(url.replace("/disk.raw", "/per-request/disk.raw"), out, port, conns, args, expected, env)
         (www / "disk.raw").unlink()
 
         if not args.skip_sparse:
@@ -572,7 +649,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def per_request(url: str, out: Path, port: int, conns: int, args: argparse.Namespace, expected: str) -> None:
+def per_request(url: str, out: Path, port: int, conns: int, args: argparse.Namespace, expected: str,
+                env: dict[str, str]) -> None:  # fmt: skip
     """The same file under nginx's per-request ``limit_rate`` (no tc cap): each request gets ``--rate`` and a
     one-second burst, so a client of many short requests and one of a few long ones are capped differently."""
     mib = args.size / MiB
@@ -581,13 +659,18 @@ def per_request(url: str, out: Path, port: int, conns: int, args: argparse.Names
     aria_cmd = ["aria2c", "-q", "-x8", "-s8", "-k1M", "--file-allocation=none", "--allow-overwrite=true",
                 "--auto-file-renaming=false", "-d", str(out), "-o", "aria.raw", url]  # fmt: skip
     aria = timed_tool("aria2c -x8 -s8 -k1M", port, external, aria_cmd, out / "aria.raw")
+    cli = None
+    if not args.skip_cli:
+        cli = cli_row(url, url.replace("/disk.raw", "/tiny.raw"), out / "cli", env, port, expected)
     print(f"\nper-request cap (nginx limit_rate {args.rate / MiB:g} MiB/s per request, no tc):")
     print(f"{'tool':52} {'wall s':>7} {'MiB/s':>7} {'CPU s':>6}  connections")
-    for run in (eng, aria):
+    for run in (eng, aria) if cli is None else (eng, aria, cli):
         print(f"{run['name']:52} {run['wall']:7.2f} {mib / run['wall']:7.1f} {run['cpu']:6.1f}  {run['conns']}")
     e_wall, e_call, a_speed = mib / eng["wall"], mib / eng["seconds"], mib / aria["wall"]
     print(f"ratios: engine / aria2c = {e_wall / a_speed:.2f} (wall), {e_call / a_speed:.2f} (in-call, the interpreter's "
           f"start taken off); target engine >= 1.0 x aria2c (wall): {'PASS' if e_wall >= a_speed else 'FAIL'}")  # fmt: skip
+    if cli is not None:
+        print_cli_ratio(cli, aria, mib, "per-request cap")
 
 
 class _NoCap:

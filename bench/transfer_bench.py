@@ -426,11 +426,9 @@ def cli_download(url: str, out: Path, env: dict[str, str], expected: str | None 
     if len(staged) != 1:
         raise SystemExit(f"hyperexport staged {staged}, expected one disk")
     if expected is not None:
-        digest = hashlib.sha256()
-        with open(staged[0], "rb") as handle:
-            while block := handle.read(4 * MiB):
-                digest.update(block)
-        if digest.hexdigest() != expected:
+        from hyperexport.transfer.verify import hash_file
+
+        if hash_file(staged[0], ["sha256"])["sha256"] != expected:
             raise SystemExit(f"hyperexport's download of {url} does not match the source")
     shutil.rmtree(out)
     return run
@@ -443,9 +441,10 @@ def cli_fixed_cost(tiny_url: str, out: Path, env: dict[str, str]) -> float:
     return min(cli_download(tiny_url, out, env)["wall"] for _ in range(2))
 
 
-def cli_row(url: str, tiny_url: str, out: Path, env: dict[str, str], port: int, expected: str) -> dict:
-    """The CLI's download of ``url``, with ``fixed`` (its fixed cost) and ``download`` (wall minus fixed)."""
-    fixed = cli_fixed_cost(tiny_url, out, env)
+def cli_row(url: str, out: Path, env: dict[str, str], port: int, expected: str) -> dict:
+    """The CLI's download of ``url``, with ``fixed`` (its fixed cost, measured on ``tiny.raw`` beside ``url``)
+    and ``download`` (wall minus fixed)."""
+    fixed = cli_fixed_cost(url.rsplit("/", 1)[0] + "/tiny.raw", out, env)
     run = timed_tool("hyperexport CLI (download, no convert)", port, cli_download, url, out, env, expected)
     run.update(fixed=fixed, download=run["wall"] - fixed)
     return run
@@ -567,7 +566,7 @@ def main() -> None:
             rows.append(aria)
             cli = None
             if not args.skip_cli:
-                cli = cli_row(url, url.replace("/disk.raw", "/tiny.raw"), out / "cli", env, port, expected)
+                cli = cli_row(url, out / "cli", env, port, expected)
                 rows.append(cli)
             curl = None
             if not args.skip_curl:
@@ -661,7 +660,7 @@ def per_request(url: str, out: Path, port: int, conns: int, args: argparse.Names
     aria = timed_tool("aria2c -x8 -s8 -k1M", port, external, aria_cmd, out / "aria.raw")
     cli = None
     if not args.skip_cli:
-        cli = cli_row(url, url.replace("/disk.raw", "/tiny.raw"), out / "cli", env, port, expected)
+        cli = cli_row(url, out / "cli", env, port, expected)
     print(f"\nper-request cap (nginx limit_rate {args.rate / MiB:g} MiB/s per request, no tc):")
     print(f"{'tool':52} {'wall s':>7} {'MiB/s':>7} {'CPU s':>6}  connections")
     for run in (eng, aria) if cli is None else (eng, aria, cli):

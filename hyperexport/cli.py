@@ -47,6 +47,7 @@ FLAGS = {
     "converter": "--converter",
     "converter_config.binary_path": "--converter-binary",
     "converter_config.timeout_seconds": "--timeout",
+    "converter_config.qemu_img_memory_bytes": "--qemu-img-memory",
     "convert_options.target_format": "--format",
     "convert_options.fix_guest": "--fix",
     "convert_options.dry_run": "--dry-run",
@@ -106,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--converter", default="hyper2kvm", choices=[c.value for c in ConverterName])
     parser.add_argument("--converter-binary", type=Path, help="path to the converter binary (default: auto-detect)")
     parser.add_argument("--timeout", type=float, help="seconds the conversion may take before it is killed")
+    parser.add_argument(
+        "--qemu-img-memory", type=int, metavar="MIB",
+        help="address space each qemu-img convert may take, in MiB (default 2048; 0: no limit, for images you trust)",
+    )
     parser.add_argument("--fix", action="store_true", help="fix the guest for KVM (hyper2kvm, needs libguestfs)")
     parser.add_argument("--dry-run", action="store_true", help="plan the conversion, write no output disks")
     parser.add_argument("--compress", type=int, default=0, metavar="0-9", help="compress qcow2 output (0: no)")
@@ -186,6 +191,8 @@ def request_from_args(args: argparse.Namespace):
     converter_config = {"binary_path": args.converter_binary} if args.converter_binary else {}
     if args.timeout:
         converter_config["timeout_seconds"] = args.timeout
+    if args.qemu_img_memory is not None:
+        converter_config["qemu_img_memory_bytes"] = args.qemu_img_memory * 2**20 if args.qemu_img_memory else None
     return build(
         MigrationRequest,
         provider=args.provider,

@@ -74,6 +74,12 @@ def limited_command(cmd: Sequence[str], limits: Limits) -> list[str]:
 def spawn(cmd: Sequence[str], limits: Limits = Limits(), **popen_kwargs) -> subprocess.Popen:
     """Start ``cmd`` in a new session under ``limits`` and register it until ``reap`` or ``kill_tree``."""
     popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
+    if limits.memory_bytes:
+        # glibc reserves 64 MiB of address space per malloc arena and makes up to eight per core, so an
+        # address-space cap would depend on the host's core count: qemu-img convert needed 1 to 1.5 GiB of it
+        # on two cores with the default arenas, at most 0.5 GiB with two.
+        env = popen_kwargs.get("env")
+        popen_kwargs["env"] = {"MALLOC_ARENA_MAX": "2", **(os.environ if env is None else env)}
     proc = subprocess.Popen(limited_command(cmd, limits), start_new_session=True, **popen_kwargs)
     with _live_lock:
         _live[proc.pid] = proc

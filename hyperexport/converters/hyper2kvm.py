@@ -112,7 +112,8 @@ class Hyper2KVMConverter:
             if not options.dry_run:
                 for (source, fmt), dest in zip(inputs, outputs):
                     self.log(f"qemu-img: {source} ({fmt}) -> {dest}")
-                    convert_disk(source, fmt, dest, qemu_options, timeout=max(1.0, deadline - time.monotonic()), log=self.log)
+                    convert_disk(source, fmt, dest, qemu_options, timeout=max(1.0, deadline - time.monotonic()), log=self.log,
+                                 memory_bytes=self.config.qemu_img_memory_bytes)
                     written.append(dest)
             worker.join()
             self._raise_if_failed(outcome, report_path)

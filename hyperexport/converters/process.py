@@ -20,12 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import cancel, procs
-from ..errors import CancelledError, ConversionError, ConversionTimeoutError, ConverterFailedError, HyperExportError
+from ..errors import (
+    CancelledError, ConversionError, ConversionTimeoutError, ConverterFailedError, HyperExportError, ResourceLimitError,
+)
 from .output import Tail, clean
 
-# Converters get no memory or CPU rlimit: qemu-system reserves far more address space than it
-# uses, and a conversion may rightly take hours of CPU. The watcher bounds the wall clock.
+# A converter with guest fixes gets no memory or CPU rlimit: qemu-system reserves far more address space
+# than it uses, and a conversion may rightly take hours of CPU. The watcher bounds the wall clock.
 UNBOUNDED = procs.Limits(timeout_s=None, memory_bytes=None, cpu_s=None)
+MEMORY_FIELD = "converter_config.qemu_img_memory_bytes"
+#: What a process says when an allocation failed: glib's and qemu's aborts, and strerror(ENOMEM/EAGAIN).
+_OUT_OF_MEMORY = ("Cannot allocate memory", "failed to allocate", "qemu_thread_create: Resource temporarily unavailable")
 TIMEOUT_FIELD = "converter_config.timeout_seconds"
 _LINE_END = re.compile(rb"[\r\n]")
 
@@ -44,11 +49,15 @@ def run_streaming(
     timeout: float,
     on_line: Callable[[str], None],
     stop: threading.Event | None = None,
+    memory_bytes: int | None = None,
 ) -> Finished:
-    """Run ``cmd`` to its end; raise ``ConversionTimeoutError`` or ``CancelledError`` when it was ended early."""
+    """Run ``cmd`` to its end, its address space capped at ``memory_bytes`` (None: uncapped); raise
+    ``ConversionTimeoutError`` or ``CancelledError`` when it was ended early, ``ResourceLimitError`` when it
+    failed for want of memory under the cap."""
     cancel.raise_if_cancelled()
     name = Path(cmd[0]).name
-    proc = procs.spawn(cmd, UNBOUNDED, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    limits = procs.Limits(timeout_s=None, memory_bytes=memory_bytes, cpu_s=None)
+    proc = procs.spawn(cmd, limits, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     tail = Tail()
     ended_by: list[str] = []
     done = threading.Event()
@@ -95,6 +104,13 @@ def run_streaming(
         )
     if ended_by or procs.was_terminated(proc):
         raise CancelledError(f"{name} was stopped because the run was interrupted; run the same command again to start over")
+    if memory_bytes and code != 0 and any(marker in line for line in tail.lines for marker in _OUT_OF_MEMORY):
+        raise ResourceLimitError(
+            f"{name} ran out of its {memory_bytes / 2**20:.0f} MiB address-space limit (exit {code}): the image "
+            f"makes it allocate without end, or needs more than the limit; raise the limit only for an image you "
+            f"trust. Its last output:{tail.text()}",
+            field=MEMORY_FIELD,
+        )
     return Finished(code, tail)
 
 

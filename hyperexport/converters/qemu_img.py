@@ -66,6 +66,7 @@ class QemuImgConverter:
                 options,
                 timeout=max(1.0, deadline - time.monotonic()),
                 log=self.log,
+                memory_bytes=self.config.qemu_img_memory_bytes,
             )
         return ConversionResult(
             success=True,
@@ -83,9 +84,10 @@ def _already_written(source: Path, source_format: str, dest: Path, options: Conv
 
 def convert_disk(
     source: Path, source_fmt: str, dest: Path, options: ConvertOptions, *, timeout: float, log: LogLine = discard,
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, memory_bytes: int | None = ConverterConfig().qemu_img_memory_bytes,
 ) -> Path:
-    """qemu-img convert into a partial file, renamed to ``dest`` only when complete.
+    """qemu-img convert into a partial file, renamed to ``dest`` only when complete; its address space is
+    capped at ``memory_bytes`` (None: uncapped).
 
     Run through ``process.run_streaming`` (not ``qemu.convert``) so that a timeout, a
     cancellation or a shutdown ends it at once, like every converter process.
@@ -110,7 +112,7 @@ def convert_disk(
         source, source_fmt, tmp, options.target_format.value, compress=compress, progress=True, extra=options.custom_args
     )
     try:
-        finished = run_streaming(cmd, env=None, cwd=None, timeout=timeout, on_line=on_line, stop=stop)
+        finished = run_streaming(cmd, env=None, cwd=None, timeout=timeout, on_line=on_line, stop=stop, memory_bytes=memory_bytes)
         if finished.code != 0:
             what = f"qemu-img convert {source} ({source_fmt}) -> {options.target_format.value}"
             if any("No space left on device" in line for line in finished.tail.lines):

@@ -58,6 +58,13 @@ class ConverterConfig(BaseModel):
 
     binary_path: Path | None = Field(default=None, description="Converter binary; None auto-detects it.")
     timeout_seconds: float = Field(default=6 * 3600, gt=0, description="Kill the converter after this long.")
+    qemu_img_memory_bytes: int | None = Field(
+        default=2 * 2**30,
+        ge=16 * 2**20,
+        description="Address space each qemu-img convert may take (it uses tens of MiB; an image that makes it "
+        "allocate without end is stopped); None: no limit. Guest fixes are not capped: libguestfs's appliance "
+        "reserves far more than it uses.",
+    )
     environment: dict[str, str] = Field(default_factory=dict, description="Extra environment for the converter.")
     working_directory: Path | None = None
 

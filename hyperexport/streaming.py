@@ -21,6 +21,7 @@ from .image_safety import QCOW2_HEADER_BYTES, check_qcow2_header_bytes
 from .models import DiskFormat, DiskSource, StagedDisk, StreamedDisk, TargetFormat
 from .models.conversion import ConverterName, ConvertOptions
 from .transfer import ByteRangeSource, TransferOptions, download
+from .transfer.source import SourceInfo
 from .transfer.retry import call_with_retry
 from .transfer.target import Layout
 
@@ -49,11 +50,17 @@ def stream_blockers(convert: bool, converter: ConverterName, options: ConvertOpt
     return blockers
 
 
-def _read(source: ByteRangeSource, offset: int, length: int, options: TransferOptions) -> bytes:
-    def once() -> bytes:
-        return b"".join(bytes(piece) for piece in source.read_range(offset, length))
+def _read(source: ByteRangeSource, info: SourceInfo, offset: int, length: int, options: TransferOptions) -> bytes:
+    """Bytes ``[offset, offset + length)``, asked for as the source takes them: in whole blocks when it has a
+    block size (an EBS snapshot reads 512 KiB blocks only)."""
+    block = info.block_size or 1
+    start = offset - offset % block
+    end = min(info.size, -(-(offset + length) // block) * block)
 
-    return call_with_retry(once, options)
+    def once() -> bytes:
+        return b"".join(bytes(piece) for piece in source.read_range(start, end - start))
+
+    return call_with_retry(once, options)[offset - start : offset - start + length]
 
 
 def sniff_format(source: ByteRangeSource, options: TransferOptions, name: str) -> tuple[DiskFormat, int] | None:
@@ -66,11 +73,11 @@ def sniff_format(source: ByteRangeSource, options: TransferOptions, name: str) -
     info = call_with_retry(source.describe, options)
     if not info.supports_ranges:
         return None
-    head = _read(source, 0, min(HEAD_BYTES, info.size), options) if info.size else b""
-    tail = _read(source, info.size - TAIL_BYTES, TAIL_BYTES, options) if info.size >= TAIL_BYTES else b""
+    head = _read(source, info, 0, min(HEAD_BYTES, info.size), options) if info.size else b""
+    tail = _read(source, info, info.size - TAIL_BYTES, TAIL_BYTES, options) if info.size >= TAIL_BYTES else b""
     fmt = format_of(head, tail, info.size, name)
     if fmt is DiskFormat.qcow2:  # only then is the longer read worth it
-        check_qcow2_header_bytes(_read(source, 0, min(QCOW2_HEADER_BYTES, info.size), options), name)
+        check_qcow2_header_bytes(_read(source, info, 0, min(QCOW2_HEADER_BYTES, info.size), options), name)
     return fmt, info.size
 
 

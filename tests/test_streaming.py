@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from support.fault_server import FaultServer
 from support.migrate import assert_identical, sha256
+from support.procwatch import daemons_serving
 
 from hyperexport import cli
 from hyperexport.samples import make_disk
@@ -105,3 +110,53 @@ def test_a_web_page_behind_a_stream_url_is_refused_before_the_download(prefect_s
     assert "web page" in err
     assert http_server.stats.bytes_served < 64 * 1024  # its first and last bytes only
     assert not (out / "disk-0.qcow2").exists()
+
+
+def test_a_streaming_command_killed_with_sigkill_resumes_on_the_next_run(prefect_server, tmp_path):
+    """The command as a user runs it, killed by SIGKILL (the OOM killer, kill -9) mid-download: its
+    qemu-storage-daemon dies with it, and the same command again fetches only what is missing (plus at most one
+    range per connection) and ends with an output identical to the source."""
+    size, connections, chunk = 48 * MiB, 2, 8 * MiB  # chunk: the http(s) default range size
+    disk = quarter_data_disk(tmp_path / "src" / "disk.img", size=size)
+    before = sha256(disk)
+    out = tmp_path / "out"
+    command = [str(Path(sys.executable).with_name("hyperexport")), "--no-progress", "--provider", "local",
+               "--vm", "URL", "--output", str(out), "--convert", "--converter", "qemu-img", "--stream",
+               "--connections", str(connections)]  # fmt: skip
+    with FaultServer(rate_bps=8 * MiB) as server:  # each response at 8 MiB/s: about 3 s for the disk
+        url = server.add_file("/disk.img", disk)
+        command[command.index("URL")] = url
+        killed = subprocess.Popen(command, env=prefect_server.env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while server.stats.bytes_served < size * 0.4:
+                assert killed.poll() is None, "the command ended before it could be killed"
+                assert time.monotonic() < deadline, "the download did not get going"
+                time.sleep(0.01)
+            killed.send_signal(signal.SIGKILL)
+        finally:
+            killed.wait()
+        partial = out / "disk-0.qcow2.part"
+        deadline = time.monotonic() + 10
+        while daemons_serving(partial) and time.monotonic() < deadline:  # the parent-death signal ends it
+            time.sleep(0.05)
+        assert daemons_serving(partial) == []
+        assert partial.exists() and (out / "disk-0.qcow2.part.jsonl").exists() and not (out / "disk-0.qcow2").exists()
+        time.sleep(0.2)  # let the server count what the dead connections were sent
+        served_before = server.stats.bytes_served
+
+        again = subprocess.run(command, env=prefect_server.env(), capture_output=True, text=True, timeout=300)
+
+        served_after = server.stats.bytes_served - served_before
+    assert again.returncode == cli.EXIT_OK, again.stderr[-3000:]
+    assert_identical(disk, "raw", out / "disk-0.qcow2")
+    (staged,) = report_of(out)["disks"]
+    assert 0 < staged["bytes_fetched"] < size, "the second run resumed"
+    # What was sent before the kill and not recorded is fetched again: at most one range per connection;
+    # the sniff reads the first 4 KiB and the last 512 bytes again.
+    assert served_after <= size - served_before + connections * chunk + 8 * 1024, (served_after, served_before)
+    (verdict,) = report_of(out)["validation"]["disks"]
+    assert verdict["proof"] == "stream digests" and verdict["compare"] == "passed"
+    assert sha256(disk) == before
+    assert sorted(p.name for p in out.glob("disk-0.qcow2*")) == ["disk-0.qcow2"]

@@ -32,6 +32,20 @@ def descendants(names: tuple[str, ...] = NAMES) -> dict[int, str]:
     return found
 
 
+def daemons_serving(image: Path) -> list[int]:
+    """Every qemu-storage-daemon on the machine that serves ``image``, whoever its parent is now."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-storage-daemon" in cmdline and str(image).encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
 def die_with_parent() -> None:
     """``preexec_fn`` of a test server: it gets SIGTERM when the test process dies without its teardown
     (killed by a timeout), so that no emulator outlives the session."""

@@ -17,6 +17,7 @@ from hyperexport.transfer.qcow2_target import Qcow2Target
 from hyperexport.transfer import journal
 from hyperexport.transfer.source import DataRange
 from support.fault_server import reset_after
+from support.procwatch import daemons_serving
 
 from ._helpers import KiB, MiB, fast_options, leftovers, sha256, sigkill_mid_download
 
@@ -42,19 +43,6 @@ def identical(raw: bytes, image: Path, tmp_path: Path) -> bool:
     reference = tmp_path / "reference.raw"
     reference.write_bytes(raw)
     return qemu.compare(reference, "raw", image, "qcow2").identical
-
-
-def daemons_serving(image: Path) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                cmdline = Path(entry.path, "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-storage-daemon" in cmdline and str(image).encode() in cmdline:
-                found.append(int(entry.name))
-    return found
 
 
 def test_streamed_download_is_the_source_inside_a_sparse_qcow2(fault_server, tmp_path, monkeypatch):

@@ -34,6 +34,12 @@ def quarter_data_disk(path: Path, size: int = 32 * MiB, piece: int = MiB) -> Pat
     return path
 
 
+def run_stream(server, url: str, out: Path, *extra: str) -> tuple[int, str]:
+    """The command a user streams a URL with: ``--convert --converter qemu-img --stream``."""
+    return run_cli(server, "--provider", "local", "--vm", url, "--output", str(out), "--convert",
+                   "--converter", "qemu-img", "--stream", *extra)  # fmt: skip
+
+
 def report_of(out: Path) -> dict:
     return json.loads((out / "migration-report.json").read_text())
 
@@ -45,8 +51,7 @@ def test_a_raw_url_streams_into_its_output_in_one_pass(fmt, prefect_server, http
     url = http_server.add_file("/disk.img", disk)
     out = tmp_path / "out"
 
-    code, err = run_cli(prefect_server, "--provider", "local", "--vm", url, "--output", str(out), "--convert",
-                        "--converter", "qemu-img", "--format", fmt, "--stream")  # fmt: skip
+    code, err = run_stream(prefect_server, url, out, "--format", fmt)
 
     assert code == cli.EXIT_OK, err
     output = out / f"disk-0.{fmt}"
@@ -70,19 +75,45 @@ def test_a_raw_url_streams_into_its_output_in_one_pass(fmt, prefect_server, http
     assert sha256(disk) == before
 
 
-def test_a_vmdk_url_with_stream_is_staged_and_compared(prefect_server, http_server, base_raw, tmp_path):
-    vmdk = make_disk(base_raw, "vmdk-sparse", tmp_path / "src")
-    url = http_server.add_file("/disk.vmdk", vmdk)
+def test_a_fixed_vhd_url_streams_its_disk_without_the_footer(prefect_server, http_server, base_raw, tmp_path):
+    vhd = make_disk(base_raw, "vhd-fixed", tmp_path / "src")
+    before = sha256(vhd)
+    url = http_server.add_file("/disk.vhd", vhd, content_md5=False)  # the next test has one with an MD5
     out = tmp_path / "out"
 
-    code, err = run_cli(prefect_server, "--provider", "local", "--vm", url, "--output", str(out), "--convert",
-                        "--converter", "qemu-img", "--stream")  # fmt: skip
+    code, err = run_stream(prefect_server, url, out)
+
+    assert code == cli.EXIT_OK, err
+    output = out / "disk-0.qcow2"
+    assert_identical(base_raw, "raw", output)  # the guest's bytes, and the footer is not inside the disk
+    assert http_server.stats.bytes_served < vhd.stat().st_size + MiB
+    assert not list((out / "source").rglob("*.vhd"))  # no staged copy
+    (staged,) = report_of(out)["disks"]
+    assert staged["virtual_size_bytes"] == base_raw.stat().st_size == vhd.stat().st_size - 512
+    assert staged["sha256"] == f"sha256:{sha256(base_raw)}"
+    (verdict,) = report_of(out)["validation"]["disks"]
+    assert verdict["proof"] == "stream digests" and verdict["compare"] == "passed"
+    assert sha256(vhd) == before
+
+
+@pytest.mark.parametrize(("kind", "content_md5"), [("vmdk-sparse", True), ("vhd-dynamic", False), ("vhd-fixed", True)])
+def test_a_container_format_or_a_fixed_vhd_with_a_whole_file_md5_is_staged_and_compared(
+    kind, content_md5, prefect_server, http_server, base_raw, tmp_path
+):
+    """A sparse VMDK or a dynamic VHD needs qemu-img to read it; a fixed VHD whose server offers the file's MD5
+    is staged, so that the MD5 is checked (it covers the footer, which a stream leaves out)."""
+    image = make_disk(base_raw, kind, tmp_path / "src")
+    url = http_server.add_file(f"/disk{image.suffix}", image, content_md5=content_md5)
+    out = tmp_path / "out"
+
+    code, err = run_stream(prefect_server, url, out)
 
     assert code == cli.EXIT_OK, err
     assert_identical(base_raw, "raw", out / "disk-0.qcow2")
     (verdict,) = report_of(out)["validation"]["disks"]
     assert verdict["proof"] == "qemu-img compare"
-
+    (staged,) = report_of(out)["disks"]
+    assert staged.get("streamed") is None
 
 def test_stream_with_guest_fixes_is_refused_at_once(prefect_server, http_server, tmp_path):
     disk = quarter_data_disk(tmp_path / "src" / "disk.img", size=4 * MiB)
@@ -103,8 +134,7 @@ def test_a_web_page_behind_a_stream_url_is_refused_before_the_download(prefect_s
     url = http_server.add_file("/disk.img", page)
     out = tmp_path / "out"
 
-    code, err = run_cli(prefect_server, "--provider", "local", "--vm", url, "--output", str(out), "--convert",
-                        "--converter", "qemu-img", "--stream")  # fmt: skip
+    code, err = run_stream(prefect_server, url, out)
 
     assert code == cli.EXIT_BAD_INPUT, err
     assert "web page" in err

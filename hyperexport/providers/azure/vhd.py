@@ -8,35 +8,24 @@ size must equal the blob's length less the footer and the size Resource Manager 
 
 from __future__ import annotations
 
-import struct
-
-from pydantic import BaseModel
-
 from ...errors import IntegrityError
+from ...vhd_footer import FIXED, FOOTER, VhdFooter, read_footer
 
-FOOTER = 512
-_FIXED = 2
-
-
-class VhdFooter(BaseModel):
-    creator: str
-    current_size: int
-    disk_type: int
+__all__ = ["FOOTER", "VhdFooter", "check_size", "parse_footer"]
 
 
 def parse_footer(data: bytes, where: str) -> VhdFooter:
-    if len(data) != FOOTER or data[:8] != b"conectix":
+    footer = read_footer(data)
+    if footer is None:
         raise IntegrityError(f"{where} does not end in a VHD footer (no 'conectix' cookie); it is not a managed disk's blob")
-    (checksum,) = struct.unpack(">I", data[64:68])
-    expected = ~sum(data[:64] + data[68:]) & 0xFFFFFFFF
-    if checksum != expected:
-        raise IntegrityError(f"{where}: the VHD footer's checksum is wrong ({checksum:#x}, expected {expected:#x}); it is damaged")
-    (current_size,) = struct.unpack(">Q", data[48:56])
-    (disk_type,) = struct.unpack(">I", data[60:64])
-    if disk_type != _FIXED:
-        raise IntegrityError(f"{where} is a VHD of type {disk_type}, not a fixed VHD (2) as managed disks are")
-    creator = data[28:32].decode("latin-1")
-    return VhdFooter(creator=creator, current_size=current_size, disk_type=disk_type)
+    if not footer.intact:
+        raise IntegrityError(
+            f"{where}: the VHD footer's checksum is wrong ({footer.checksum:#x}, expected "
+            f"{footer.expected_checksum:#x}); it is damaged"
+        )
+    if footer.disk_type != FIXED:
+        raise IntegrityError(f"{where} is a VHD of type {footer.disk_type}, not a fixed VHD (2) as managed disks are")
+    return footer
 
 
 def check_size(footer: VhdFooter, blob_length: int, disk_size: int | None, where: str) -> int:

@@ -23,10 +23,10 @@ from .models import DiskFormat, DiskSource, StagedDisk, StreamedDisk, TargetForm
 from .models.conversion import ConverterName, ConvertOptions
 from .transfer import ByteRangeSource, TransferOptions, download
 from .transfer.prefix import PrefixSource
-from .transfer.source import SourceInfo
-from .vhd_footer import fixed_data_size
 from .transfer.retry import call_with_retry
+from .transfer.source import SourceInfo
 from .transfer.target import Layout
+from .vhd_footer import fixed_data_size
 
 log = logging.getLogger(__name__)
 SECTOR = 512

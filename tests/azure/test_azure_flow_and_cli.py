@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from support.azure_arm import CLIENT_SECRET, RG
-from support.migrate import assert_identical
+from support.migrate import assert_identical, assert_streamed
 from support.prefect_stack import client, start_deployment, wait_for_state
 
 from hyperexport.report import MigrationReport
@@ -52,7 +52,6 @@ def test_command_line_migrates_a_vm(prefect_server, arm, web01, os_raw, data_raw
     _no_secret_in(out, done.stdout, done.stderr)
 
 
-
 def test_command_line_streams_a_vm_into_its_outputs(prefect_server, arm, web01, os_raw, data_raw, tmp_path):
     """--stream: the data of each managed disk's fixed VHD (its page ranges, the footer left out) goes straight
     into the qcow2 as it downloads: no staged copy, no convert pass."""
@@ -65,18 +64,10 @@ def test_command_line_streams_a_vm_into_its_outputs(prefect_server, arm, web01, 
     done = subprocess.run(command, env=prefect_server.env(), capture_output=True, text=True, timeout=300, check=False)
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    outputs = sorted(out.glob("*.qcow2"))
-    assert [p.name for p in outputs] == ["disk-0.qcow2", "disk-1.qcow2"]
-    for raw, output in zip([os_raw, data_raw], outputs):
-        assert_identical(raw, "raw", output)
-    staged = [p for p in (out / "source").rglob("*") if p.is_file() and p.suffix != ".json"]
-    assert staged == [], "a streamed disk leaves no staged copy"
-    report = json.loads((out / "migration-report.json").read_text())
-    for disk, verdict in zip(report["disks"], report["validation"]["disks"]):
-        assert disk["streamed"]["layout"] == "qcow2"
-        assert verdict["proof"] == "stream digests" and verdict["compare"] == "passed", verdict
+    assert_streamed(out, [os_raw, data_raw])
     assert arm.snapshot_ids() == set() and arm.open_grants() == set()
     _no_secret_in(out, done.stdout, done.stderr)
+
 
 def test_deployment_migrates_a_vm_with_progress_per_disk(stack, arm, web01, os_raw, data_raw, make_request, tmp_path):
     _save_block(arm, "azure-deploy-test")
